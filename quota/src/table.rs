@@ -1,0 +1,718 @@
+//! The account table: a fixed array of account slots in static memory, and
+//! the tree-walking charge and uncharge operations over it.
+//!
+//! Accounts must not live on the heap they police, so the table borrows a
+//! slice of [`Slot`]s that the kernel keeps in a `static`. Slot 0 is the
+//! root: it always exists, is a kernel account, and every other account
+//! descends from it, so the root's `current` is every byte charged.
+//!
+//! # Lifecycle
+//! A slot is `FREE`, then `LIVE` while an [`Account`] handle owns it, then
+//! `ORPHAN` once the handle is dropped while bytes are still charged to it or
+//! it still has children, then `FREE` again with its generation advanced.
+//! Release happens exactly once, by whichever of these comes last: the owner
+//! dropping the handle, the last uncharge, the last child's release. Until
+//! then its id stays valid, so a late `dealloc` of memory charged to a dead
+//! process still credits the right account.
+//!
+//! # Contract
+//! An id given to [`AccountTable::charge`] must name an account whose
+//! handle stays alive for the call (the caller's own process account, or one
+//! borrowed through [`charge_to`](crate::charge_to)). A charge naming a dead
+//! account is not lost: it goes to the root and is counted as misattributed.
+//! An id given to [`AccountTable::uncharge`] must come from a charge that
+//! has not been uncharged yet, as allocation headers guarantee.
+
+use core::fmt;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+
+use bitflags::bitflags;
+
+use crate::counter::{Counter, Event, LevelRefusal, MAX_DEPTH, Mode, charge_path};
+use crate::fault::{FaultInjector, FaultPolicy};
+use crate::{AccountId, AccountSnapshot, Limit, TableStats};
+
+use Ordering::{Acquire, Relaxed, Release, SeqCst};
+
+bitflags! {
+    /// Properties of an account.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct AccountFlags: u32 {
+        /// Charged on behalf of the kernel itself: never refused by quota.
+        const KERNEL = 1 << 0;
+        /// A charge was forced over a limit: the owner must be killed at its
+        /// next safe point.
+        const KILL_PENDING = 1 << 1;
+        /// Charges to this account and its descendants are subject to the
+        /// fault-injection policy.
+        const FAULT_TARGET = 1 << 2;
+    }
+}
+
+const FREE: u32 = 0;
+const RESERVED: u32 = 1;
+const LIVE: u32 = 2;
+const ORPHAN: u32 = 3;
+const RELEASING: u32 = 4;
+
+const fn state(generation: u16, life: u32) -> u32 {
+    ((generation as u32) << 16) | life
+}
+const fn life(state: u32) -> u32 {
+    state & 0xff
+}
+const fn generation(state: u32) -> u16 {
+    (state >> 16) as u16
+}
+
+/// One account's storage. Create arrays of them with `Slot::new` in a
+/// `static` and hand them to [`AccountTable::new`].
+pub struct Slot {
+    counter: Counter,
+    state: AtomicU32,
+    parent: AtomicU32,
+    flags: AtomicU32,
+    children: AtomicU32,
+    depth: AtomicU32,
+    tag: AtomicU64,
+}
+
+impl Slot {
+    /// An empty slot.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            counter: Counter::new(),
+            state: AtomicU32::new(state(0, FREE)),
+            parent: AtomicU32::new(0),
+            flags: AtomicU32::new(0),
+            children: AtomicU32::new(0),
+            depth: AtomicU32::new(0),
+            tag: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What to create: the new account's flags and tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewAccount {
+    /// Initial flags (`KERNEL`, `FAULT_TARGET`); `KILL_PENDING` is ignored.
+    pub flags: AccountFlags,
+    /// An opaque value for the creator (the kernel stores pid and sid).
+    pub tag: u64,
+}
+
+/// Why an account could not be created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateError {
+    /// Every slot is in use.
+    TableFull,
+    /// The parent is [`MAX_DEPTH`] - 1 levels deep already.
+    TooDeep,
+    /// The parent handle belongs to another table.
+    ForeignParent,
+}
+
+/// An id that names no live account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaleAccount(pub AccountId);
+
+/// A charge that went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Charged {
+    /// The account actually charged (the root if the named one was dead).
+    pub account: AccountId,
+    /// It was forced over a limit; `account` is now kill-pending.
+    pub forced: bool,
+}
+
+/// A charge that was refused; nothing was charged anywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The level that refused (for `Injected` and `Stale`, the charged account).
+    pub account: AccountId,
+    /// Why.
+    pub reason: RefusalReason,
+}
+
+/// Why a charge was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// Over the refusing account's `max` (and overdraft, if infallible).
+    Limit,
+    /// Would take the heap below the kernel's floor.
+    HeapFloor,
+    /// The byte count would wrap.
+    Overflow,
+    /// Refused by the fault-injection policy.
+    Injected,
+    /// The account named is not live (only from [`AccountTable::charge_exact`]).
+    Stale,
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RefusalReason::Limit => "over the account's limit",
+            RefusalReason::HeapFloor => "the heap is down to the kernel's reserve",
+            RefusalReason::Overflow => "size overflows",
+            RefusalReason::Injected => "injected fault",
+            RefusalReason::Stale => "account no longer exists",
+        })
+    }
+}
+
+/// The accounts of one heap. See the module documentation.
+pub struct AccountTable<'s> {
+    slots: &'s [Slot],
+    /// Cap on the root for non-kernel charges: the heap minus its floor.
+    heap_budget: AtomicUsize,
+    faults: FaultInjector,
+    misattributed: AtomicU64,
+    accounting_errors: AtomicU64,
+    floor_refusals: AtomicU64,
+    /// Where the search for a free slot starts (offset from slot 1).
+    next_free: AtomicUsize,
+}
+
+/// An owned account. Dropping it releases the account once nothing is
+/// charged to it and it has no children.
+#[must_use = "dropping an Account releases it"]
+pub struct Account<'t> {
+    table: &'t AccountTable<'t>,
+    id: AccountId,
+}
+
+impl<'t> Account<'t> {
+    /// This account's id.
+    pub fn id(&self) -> AccountId {
+        self.id
+    }
+
+    /// The table it lives in.
+    pub fn table(&self) -> &'t AccountTable<'t> {
+        self.table
+    }
+}
+
+impl Drop for Account<'_> {
+    fn drop(&mut self) {
+        self.table.drop_owner(self.id);
+    }
+}
+
+impl fmt::Debug for Account<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Account").field(&self.id).finish()
+    }
+}
+
+/// Leaf→root walk of the counters above an account, with the heap floor
+/// applied at the root for non-kernel charges.
+#[derive(Clone)]
+struct Path<'a> {
+    table: &'a AccountTable<'a>,
+    next: Option<usize>,
+    kernel: bool,
+}
+
+impl<'a> Iterator for Path<'a> {
+    type Item = (&'a Counter, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let index = self.next?;
+        let slot = &self.table.slots[index];
+        self.next = (index != 0).then(|| AccountTable::parent_index(slot));
+        let cap = if index == 0 && !self.kernel {
+            self.table.heap_budget.load(Relaxed)
+        } else {
+            usize::MAX
+        };
+        Some((&slot.counter, cap))
+    }
+}
+
+impl<'s> AccountTable<'s> {
+    /// A table over `slots`, all fresh from `Slot::new`. Slot 0 becomes
+    /// the root.
+    ///
+    /// # Panics
+    /// If `slots` is empty or longer than 65,536 (ids hold a 16-bit index).
+    #[must_use]
+    pub const fn new(slots: &'s [Slot]) -> Self {
+        assert!(
+            !slots.is_empty() && slots.len() <= 1 << 16,
+            "1 to 65536 slots"
+        );
+        Self {
+            slots,
+            heap_budget: AtomicUsize::new(usize::MAX),
+            faults: FaultInjector::new(),
+            misattributed: AtomicU64::new(0),
+            accounting_errors: AtomicU64::new(0),
+            floor_refusals: AtomicU64::new(0),
+            next_free: AtomicUsize::new(0),
+        }
+    }
+
+    /// Number of slots, the root's included.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Creates an account under `parent` (the root if `None`).
+    ///
+    /// # Errors
+    /// [`CreateError`] if the table is full, the tree too deep, or the
+    /// parent belongs to another table.
+    ///
+    /// # Panics
+    /// Never: slot indices fit 16 bits by the check in [`AccountTable::new`].
+    pub fn create(
+        &'s self,
+        parent: Option<&Account<'_>>,
+        spec: NewAccount,
+    ) -> Result<Account<'s>, CreateError> {
+        let parent_id = match parent {
+            Some(p) if !core::ptr::eq(p.table, self) => return Err(CreateError::ForeignParent),
+            Some(p) => p.id,
+            None => AccountId::ROOT,
+        };
+        let parent_slot = &self.slots[parent_id.index()];
+        let depth = parent_slot.depth.load(Relaxed).wrapping_add(1);
+        if depth as usize >= MAX_DEPTH {
+            return Err(CreateError::TooDeep);
+        }
+        let (index, generation) = self.reserve_slot().ok_or(CreateError::TableFull)?;
+        let slot = &self.slots[index];
+        slot.counter.reset();
+        slot.parent.store(parent_id.to_raw(), Relaxed);
+        slot.flags.store(
+            spec.flags.difference(AccountFlags::KILL_PENDING).bits(),
+            Relaxed,
+        );
+        slot.children.store(0, Relaxed);
+        slot.depth.store(depth, Relaxed);
+        slot.tag.store(spec.tag, Relaxed);
+        // The parent is pinned by the borrowed handle; this count keeps it
+        // from being released before this child is.
+        parent_slot.children.fetch_add(1, SeqCst);
+        slot.state.store(state(generation, LIVE), Release);
+        let index = u16::try_from(index).expect("index < 65536 by construction");
+        Ok(Account {
+            table: self,
+            id: AccountId::new(index, generation),
+        })
+    }
+
+    fn reserve_slot(&self) -> Option<(usize, u16)> {
+        let n = self.slots.len();
+        let others = n.checked_sub(1).filter(|m| *m > 0)?;
+        let start = self.next_free.load(Relaxed);
+        for k in 0..others {
+            let index = start
+                .wrapping_add(k)
+                .checked_rem(others)
+                .unwrap_or(0)
+                .wrapping_add(1);
+            let slot = &self.slots[index];
+            let s = slot.state.load(Relaxed);
+            if life(s) == FREE
+                && slot
+                    .state
+                    .compare_exchange(s, state(generation(s), RESERVED), Acquire, Relaxed)
+                    .is_ok()
+            {
+                self.next_free.store(index.wrapping_sub(1), Relaxed);
+                return Some((index, generation(s)));
+            }
+        }
+        None
+    }
+
+    fn parent_index(slot: &Slot) -> usize {
+        AccountId::from_raw(slot.parent.load(Relaxed)).index()
+    }
+
+    /// The slot `id` names if it is live (or, with `orphans`, orphaned).
+    fn slot(&self, id: AccountId, orphans: bool) -> Option<&Slot> {
+        let slot = self.slots.get(id.index())?;
+        if id.index() == 0 {
+            return (id.generation() == 0).then_some(slot);
+        }
+        let s = slot.state.load(Acquire);
+        let alive = life(s) == LIVE || (orphans && life(s) == ORPHAN);
+        (alive && generation(s) == id.generation()).then_some(slot)
+    }
+
+    fn flags_of(&self, index: usize) -> AccountFlags {
+        let bits = self.slots[index].flags.load(Relaxed);
+        let flags = AccountFlags::from_bits_truncate(bits);
+        if index == 0 {
+            flags | AccountFlags::KERNEL
+        } else {
+            flags
+        }
+    }
+
+    /// Charges `bytes` to `id` and all its ancestors, or to none of them.
+    ///
+    /// Kernel accounts are never refused but on overflow. For the others,
+    /// `mode` says what happens over a limit (see [`Mode`]); a forced charge
+    /// sets [`AccountFlags::KILL_PENDING`] on `id`. A dead `id` is charged
+    /// to the root instead and counted as misattributed.
+    ///
+    /// # Errors
+    /// A [`Refusal`] naming the level that refused; nothing was charged.
+    pub fn charge(&self, id: AccountId, bytes: usize, mode: Mode) -> Result<Charged, Refusal> {
+        if self.slot(id, false).is_some() {
+            self.charge_live(id, bytes, mode)
+        } else {
+            let _ = self
+                .misattributed
+                .fetch_update(Relaxed, Relaxed, |n| n.checked_add(1));
+            self.charge_live(AccountId::ROOT, bytes, mode)
+        }
+    }
+
+    /// Like [`charge`](Self::charge), but a dead `id` is refused.
+    ///
+    /// # Errors
+    /// As `charge`, plus [`RefusalReason::Stale`].
+    pub fn charge_exact(
+        &self,
+        id: AccountId,
+        bytes: usize,
+        mode: Mode,
+    ) -> Result<Charged, Refusal> {
+        if self.slot(id, false).is_none() {
+            return Err(Refusal {
+                account: id,
+                reason: RefusalReason::Stale,
+            });
+        }
+        self.charge_live(id, bytes, mode)
+    }
+
+    fn charge_live(&self, id: AccountId, bytes: usize, mode: Mode) -> Result<Charged, Refusal> {
+        let kernel = self.flags_of(id.index()).contains(AccountFlags::KERNEL);
+        let mode = if kernel { Mode::Kernel } else { mode };
+        let path = Path {
+            table: self,
+            next: Some(id.index()),
+            kernel,
+        };
+        let injected = !kernel && self.faults.armed() && self.targeted(id) && self.faults.decide();
+        if injected && mode == Mode::Fallible {
+            return Err(Refusal {
+                account: id,
+                reason: RefusalReason::Injected,
+            });
+        }
+        match charge_path(path, bytes, mode) {
+            Ok(admitted) => {
+                let forced = admitted.forced || injected;
+                if forced {
+                    let slot = &self.slots[id.index()];
+                    if injected && !admitted.forced {
+                        slot.counter.count(Event::Forced);
+                    }
+                    slot.flags
+                        .fetch_or(AccountFlags::KILL_PENDING.bits(), Relaxed);
+                }
+                Ok(Charged {
+                    account: id,
+                    forced,
+                })
+            }
+            Err(refusal) => {
+                let reason = match refusal.why {
+                    LevelRefusal::Limit => RefusalReason::Limit,
+                    LevelRefusal::Cap => {
+                        let _ = self
+                            .floor_refusals
+                            .fetch_update(Relaxed, Relaxed, |n| n.checked_add(1));
+                        RefusalReason::HeapFloor
+                    }
+                    LevelRefusal::Overflow => RefusalReason::Overflow,
+                };
+                let account = self.ancestor(id, refusal.depth);
+                Err(Refusal { account, reason })
+            }
+        }
+    }
+
+    /// Whether `id` or an ancestor is a fault-injection target.
+    fn targeted(&self, id: AccountId) -> bool {
+        let mut index = id.index();
+        loop {
+            if self.flags_of(index).contains(AccountFlags::FAULT_TARGET) {
+                return true;
+            }
+            if index == 0 {
+                return false;
+            }
+            index = Self::parent_index(&self.slots[index]);
+        }
+    }
+
+    /// The id `depth` levels above `id` (the root if the tree is shallower).
+    fn ancestor(&self, id: AccountId, depth: usize) -> AccountId {
+        let mut current = id;
+        for _ in 0..depth {
+            if current.index() == 0 {
+                break;
+            }
+            current = AccountId::from_raw(self.slots[current.index()].parent.load(Relaxed));
+        }
+        current
+    }
+
+    /// Credits `bytes` back to `id` and all its ancestors.
+    ///
+    /// An uncharge that does not match earlier charges (a stale id, or more
+    /// bytes than charged) changes nothing at the level where it is caught
+    /// and is counted in [`TableStats::accounting_errors`].
+    pub fn uncharge(&self, id: AccountId, bytes: usize) {
+        if self.slot(id, true).is_none() {
+            self.count_error();
+            return;
+        }
+        let mut index = id.index();
+        loop {
+            let slot = &self.slots[index];
+            // Read the parent before crediting: once this level reaches 0 it
+            // may be released and reused.
+            let parent = Self::parent_index(slot);
+            match slot.counter.sub(bytes) {
+                None => {
+                    self.count_error();
+                    return;
+                }
+                Some(0) if index != 0 => self.try_release(index),
+                Some(_) => {}
+            }
+            if index == 0 {
+                return;
+            }
+            index = parent;
+        }
+    }
+
+    fn count_error(&self) {
+        let _ = self
+            .accounting_errors
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_add(1));
+    }
+
+    /// Counts a free whose account could not be read (a corrupt header).
+    pub(crate) fn record_accounting_error(&self) {
+        self.count_error();
+    }
+
+    /// Bytes charged to all accounts: the root's `current`.
+    pub fn root_current(&self) -> usize {
+        self.slots[0].counter.current()
+    }
+
+    fn drop_owner(&self, id: AccountId) {
+        let slot = &self.slots[id.index()];
+        let live = state(id.generation(), LIVE);
+        let orphan = state(id.generation(), ORPHAN);
+        if slot
+            .state
+            .compare_exchange(live, orphan, SeqCst, Relaxed)
+            .is_ok()
+        {
+            self.try_release(id.index());
+        }
+    }
+
+    /// Releases the slot at `index` if it is orphaned, uncharged and
+    /// childless, then does the same for its parent, whose child it was.
+    ///
+    /// Whoever makes the last of the three conditions true calls this after
+    /// a `SeqCst` fence, and the state CAS picks one releaser, so a slot is
+    /// released exactly once and never while something can still reach it.
+    fn try_release(&self, mut index: usize) {
+        while index != 0 {
+            fence(SeqCst);
+            let slot = &self.slots[index];
+            let s = slot.state.load(SeqCst);
+            if life(s) != ORPHAN
+                || slot.counter.current() != 0
+                || slot.children.load(SeqCst) != 0
+                || slot
+                    .state
+                    .compare_exchange(s, state(generation(s), RELEASING), SeqCst, Relaxed)
+                    .is_err()
+            {
+                return;
+            }
+            let parent = Self::parent_index(slot);
+            slot.counter.reset();
+            slot.flags.store(0, Relaxed);
+            slot.tag.store(0, Relaxed);
+            slot.state
+                .store(state(generation(s).wrapping_add(1), FREE), Release);
+            self.slots[parent].children.fetch_sub(1, SeqCst);
+            index = parent;
+        }
+    }
+
+    /// Sets `id`'s hard limit. Below `current` is allowed: new charges are
+    /// refused until usage falls.
+    ///
+    /// # Errors
+    /// If `id` is not live.
+    pub fn set_max(&self, id: AccountId, max: Limit) -> Result<(), StaleAccount> {
+        self.live(id)?.counter.set_max(max.to_raw());
+        Ok(())
+    }
+
+    /// Sets `id`'s soft limit.
+    ///
+    /// # Errors
+    /// If `id` is not live.
+    pub fn set_high(&self, id: AccountId, high: Limit) -> Result<(), StaleAccount> {
+        self.live(id)?.counter.set_high(high.to_raw());
+        Ok(())
+    }
+
+    /// Sets how far an infallible charge may be forced past `id`'s `max`.
+    ///
+    /// # Errors
+    /// If `id` is not live.
+    pub fn set_overdraft(&self, id: AccountId, bytes: usize) -> Result<(), StaleAccount> {
+        self.live(id)?.counter.set_overdraft(bytes);
+        Ok(())
+    }
+
+    /// Makes `id` (and its descendants) a fault-injection target, or not.
+    ///
+    /// # Errors
+    /// If `id` is not live.
+    pub fn set_fault_target(&self, id: AccountId, on: bool) -> Result<(), StaleAccount> {
+        let slot = self.live(id)?;
+        let bit = AccountFlags::FAULT_TARGET.bits();
+        if on {
+            slot.flags.fetch_or(bit, Relaxed);
+        } else {
+            slot.flags.fetch_and(!bit, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Installs a fault-injection policy for all targeted accounts.
+    pub fn set_fault_policy(&self, policy: FaultPolicy) {
+        self.faults.set(policy);
+    }
+
+    /// The fault-injection policy in force.
+    pub fn fault_policy(&self) -> FaultPolicy {
+        self.faults.policy()
+    }
+
+    /// Whether a forced charge has marked `id` for killing.
+    pub fn kill_pending(&self, id: AccountId) -> bool {
+        self.slot(id, true)
+            .is_some_and(|s| s.flags.load(Relaxed) & AccountFlags::KILL_PENDING.bits() != 0)
+    }
+
+    /// Counts a process killed for exceeding `id`'s limit.
+    ///
+    /// # Errors
+    /// If `id` is neither live nor orphaned.
+    pub fn record_oom_kill(&self, id: AccountId) -> Result<(), StaleAccount> {
+        self.slot(id, true)
+            .ok_or(StaleAccount(id))?
+            .counter
+            .count(Event::OomKill);
+        Ok(())
+    }
+
+    /// Sets the cap non-kernel charges may bring the root's `current` to.
+    pub fn set_heap_budget(&self, budget: Limit) {
+        self.heap_budget.store(budget.to_raw(), Relaxed);
+    }
+
+    fn live(&self, id: AccountId) -> Result<&Slot, StaleAccount> {
+        self.slot(id, false).ok_or(StaleAccount(id))
+    }
+
+    /// A snapshot of `id`, live or orphaned.
+    pub fn snapshot(&self, id: AccountId) -> Option<AccountSnapshot> {
+        let slot = self.slot(id, true)?;
+        let index = id.index();
+        let counter = &slot.counter;
+        Some(AccountSnapshot {
+            id,
+            parent: (index != 0).then(|| AccountId::from_raw(slot.parent.load(Relaxed))),
+            tag: slot.tag.load(Relaxed),
+            flags: self.flags_of(index),
+            orphaned: life(slot.state.load(Relaxed)) == ORPHAN,
+            current: counter.current(),
+            max: Limit::from_raw(counter.max()),
+            high: Limit::from_raw(counter.high()),
+            peak: counter.peak(),
+            overdraft: counter.overdraft(),
+            events: counter.events(),
+            children: slot.children.load(Relaxed),
+            depth: slot.depth.load(Relaxed),
+        })
+    }
+
+    /// Snapshots of every live or orphaned account, root first.
+    pub fn snapshots(&self) -> impl Iterator<Item = AccountSnapshot> + '_ {
+        (0..self.slots.len()).filter_map(move |index| {
+            let s = self.slots[index].state.load(Acquire);
+            let id = AccountId::new(u16::try_from(index).ok()?, generation(s));
+            self.snapshot(id)
+        })
+    }
+
+    /// Table-wide counters. Kernel and user bytes are summed over a scan, so
+    /// they are exact only when no charge runs concurrently.
+    pub fn stats(&self) -> TableStats {
+        let (mut live, mut orphaned, mut user_bytes) = (0usize, 0usize, 0usize);
+        for snap in self.snapshots() {
+            if snap.orphaned {
+                orphaned = orphaned.saturating_add(1);
+            } else {
+                live = live.saturating_add(1);
+            }
+            // A non-kernel account directly under a kernel one heads a user
+            // subtree; its `current` covers the whole subtree.
+            let top_level_user = !snap.flags.contains(AccountFlags::KERNEL)
+                && snap
+                    .parent
+                    .is_some_and(|p| self.flags_of(p.index()).contains(AccountFlags::KERNEL));
+            if top_level_user {
+                user_bytes = user_bytes.saturating_add(snap.current);
+            }
+        }
+        let total = self.slots[0].counter.current();
+        TableStats {
+            capacity: self.slots.len(),
+            live,
+            orphaned,
+            kernel_bytes: total.saturating_sub(user_bytes),
+            user_bytes,
+            misattributed: self.misattributed.load(Relaxed),
+            accounting_errors: self.accounting_errors.load(Relaxed),
+            floor_refusals: self.floor_refusals.load(Relaxed),
+            faults_injected: self.faults.injected(),
+            heap_budget: Limit::from_raw(self.heap_budget.load(Relaxed)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;
