@@ -430,3 +430,131 @@ mod tests {
         assert_eq!(c.peak(), 180);
     }
 }
+
+/// `loom` model of the charge/rollback protocol: every interleaving of
+/// concurrent charges and uncharges over a two-level tree. Run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p quota --lib --release loom`.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Two leaves under one parent; leaf `a` limited to 100, parent to 150.
+    struct Tree {
+        a: Counter,
+        b: Counter,
+        parent: Counter,
+    }
+
+    impl Tree {
+        fn new() -> Arc<Self> {
+            let t = Tree {
+                a: Counter::new(),
+                b: Counter::new(),
+                parent: Counter::new(),
+            };
+            t.a.set_max(100);
+            t.parent.set_max(150);
+            Arc::new(t)
+        }
+
+        fn path(&self, leaf: &'static str) -> [(&Counter, usize); 2] {
+            let leaf = if leaf == "a" { &self.a } else { &self.b };
+            [(leaf, usize::MAX), (&self.parent, usize::MAX)]
+        }
+
+        /// The invariant every thread checks at every step it takes.
+        fn check_limits(&self) {
+            for c in [&self.a, &self.b, &self.parent] {
+                assert!(
+                    c.current() <= c.max(),
+                    "{} over max {}",
+                    c.current(),
+                    c.max()
+                );
+            }
+        }
+    }
+
+    fn charge(tree: &Tree, leaf: &'static str, bytes: usize) -> bool {
+        let ok = charge_path(tree.path(leaf).into_iter(), bytes, Mode::Fallible).is_ok();
+        tree.check_limits();
+        ok
+    }
+
+    fn uncharge(tree: &Tree, leaf: &'static str, bytes: usize) {
+        for (c, _) in tree.path(leaf) {
+            assert!(c.sub(bytes).is_some());
+        }
+        tree.check_limits();
+    }
+
+    #[test]
+    fn loom_no_level_exceeds_max_and_no_update_is_lost() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let tree = Tree::new();
+            // Three charges of 60 compete for a parent that fits two: the
+            // one the parent refuses must roll back its leaf.
+            let threads: Vec<_> = [("a", 60), ("b", 60), ("b", 60)]
+                .into_iter()
+                .map(|(leaf, bytes)| {
+                    let tree = Arc::clone(&tree);
+                    thread::spawn(move || (leaf, bytes, charge(&tree, leaf, bytes)))
+                })
+                .collect();
+            let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            let sum = |leaf: Option<&str>| -> usize {
+                results
+                    .iter()
+                    .filter(|(l, _, ok)| *ok && leaf.is_none_or(|x| x == *l))
+                    .map(|(_, b, _)| *b)
+                    .sum()
+            };
+            assert_eq!(
+                tree.a.current(),
+                sum(Some("a")),
+                "leaf a lost or doubled an update"
+            );
+            assert_eq!(tree.b.current(), sum(Some("b")));
+            assert_eq!(
+                tree.parent.current(),
+                sum(None),
+                "parent lost or doubled an update"
+            );
+            assert_eq!(
+                results.iter().filter(|r| r.2).count(),
+                2,
+                "the parent fits two"
+            );
+            // Peaks never record a rolled-back charge.
+            assert!(tree.parent.peak() <= 150 && tree.a.peak() <= 100);
+        });
+    }
+
+    #[test]
+    fn loom_charges_and_uncharges_interleave_exactly() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let tree = Tree::new();
+            assert!(charge(&tree, "b", 100));
+            let t1 = {
+                let tree = Arc::clone(&tree);
+                thread::spawn(move || uncharge(&tree, "b", 100))
+            };
+            let t2 = {
+                let tree = Arc::clone(&tree);
+                thread::spawn(move || charge(&tree, "a", 90))
+            };
+            t1.join().unwrap();
+            let charged = t2.join().unwrap();
+            let expect = if charged { 90 } else { 0 };
+            assert_eq!(tree.parent.current(), expect);
+            assert_eq!(tree.a.current(), expect);
+            assert_eq!(tree.b.current(), 0);
+        });
+    }
+}

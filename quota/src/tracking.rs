@@ -113,7 +113,7 @@ pub enum ConfigError {
 
 /// A `GlobalAlloc` wrapper charging every allocation to the account of the
 /// current [`Context`]. See the module documentation.
-pub struct TrackingAlloc<'t, A, C> {
+pub struct TrackingAlloc<'t, A: GlobalAlloc, C: Context> {
     inner: A,
     table: &'t AccountTable<'t>,
     size: AtomicUsize,
@@ -382,6 +382,14 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
             unsafe { self.dealloc(ptr, layout) };
         }
         new
+    }
+}
+
+impl<A: GlobalAlloc, C: Context> Drop for TrackingAlloc<'_, A, C> {
+    /// Gives the emergency block back. Blocks still allocated are the
+    /// callers' to free; a `static` global allocator is never dropped.
+    fn drop(&mut self) {
+        self.release_emergency_block();
     }
 }
 

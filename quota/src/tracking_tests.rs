@@ -71,6 +71,12 @@ unsafe impl GlobalAlloc for Limited {
     }
 }
 
+/// A block handed to another thread.
+struct SendPtr(*mut u8);
+
+// SAFETY: the block is plain bytes owned by whoever holds the `SendPtr`.
+unsafe impl Send for SendPtr {}
+
 const USER: NewAccount = NewAccount {
     flags: AccountFlags::empty(),
     tag: 0,
@@ -126,10 +132,10 @@ fn free_from_another_context_credits_the_owner() {
     let heap = TrackingAlloc::<_, Recording>::new(System, &t);
     let a = t.create(None, USER).unwrap();
     let b = t.create(None, USER).unwrap();
-    let p = charge_to::<Recording, _>(&a, || alloc(&heap, 100, 8)) as usize;
-    // Freed by another thread, whose scope is the root, and by b's scope.
+    let p = SendPtr(charge_to::<Recording, _>(&a, || alloc(&heap, 100, 8)));
+    // Freed by another thread, in b's scope.
     std::thread::scope(|sc| {
-        sc.spawn(|| charge_to::<Recording, _>(&b, || free(&heap, p as *mut u8, 100, 8)));
+        sc.spawn(|| charge_to::<Recording, _>(&b, || free(&heap, { p }.0, 100, 8)));
     });
     assert_eq!(
         (current(&t, &a), current(&t, &b), t.root_current()),
@@ -313,7 +319,9 @@ fn the_heap_floor_stops_users_but_not_the_kernel() {
     assert_eq!((snap.used, snap.free, snap.floor), (9_008, 992, 4_000));
     assert_eq!(
         (snap.table.kernel_bytes, snap.table.user_bytes),
-        (3_008, 6_000)
+        (3_008, 6_000),
+        "{:#?}",
+        t.snapshots().collect::<Vec<_>>()
     );
     free(&heap, p, 5_992, 8);
     free(&heap, k, 3_000, 8);

@@ -1,0 +1,382 @@
+//! Model-based property test: random sequences of create / charge /
+//! uncharge / set-limit / drop across a random tree, run against the real
+//! `AccountTable` and a plain sequential model, compared after every step.
+
+use proptest::prelude::*;
+use quota::{
+    Account, AccountFlags, AccountId, AccountTable, Events, Limit, Mode, NewAccount, Refusal,
+    RefusalReason, Slot,
+};
+
+const SLOTS: usize = 12;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Create {
+        parent: usize,
+        kernel: bool,
+    },
+    Charge {
+        account: usize,
+        bytes: usize,
+        infallible: bool,
+    },
+    Uncharge {
+        charge: usize,
+    },
+    SetMax {
+        account: usize,
+        max: Option<usize>,
+    },
+    SetHigh {
+        account: usize,
+        high: Option<usize>,
+    },
+    SetOverdraft {
+        account: usize,
+        bytes: usize,
+    },
+    SetBudget {
+        budget: Option<usize>,
+    },
+    Drop {
+        account: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let limit = proptest::option::weighted(0.7, 0usize..3000);
+    prop_oneof![
+        2 => (any::<usize>(), proptest::bool::weighted(0.2))
+            .prop_map(|(parent, kernel)| Op::Create { parent, kernel }),
+        6 => (any::<usize>(), 1usize..600, any::<bool>())
+            .prop_map(|(account, bytes, infallible)| Op::Charge { account, bytes, infallible }),
+        3 => any::<usize>().prop_map(|charge| Op::Uncharge { charge }),
+        2 => (any::<usize>(), limit.clone()).prop_map(|(account, max)| Op::SetMax { account, max }),
+        1 => (any::<usize>(), limit.clone()).prop_map(|(account, high)| Op::SetHigh { account, high }),
+        1 => (any::<usize>(), 0usize..400).prop_map(|(account, bytes)| Op::SetOverdraft { account, bytes }),
+        1 => proptest::option::weighted(0.5, 500usize..6000).prop_map(|budget| Op::SetBudget { budget }),
+        1 => any::<usize>().prop_map(|account| Op::Drop { account }),
+    ]
+}
+
+/// The sequential model of one account.
+#[derive(Clone, Debug)]
+struct Model {
+    id: AccountId,
+    parent: Option<usize>,
+    kernel: bool,
+    owned: bool,
+    released: bool,
+    current: usize,
+    max: usize,
+    high: usize,
+    overdraft: usize,
+    peak: usize,
+    events: Events,
+    kill_pending: bool,
+}
+
+impl Model {
+    fn new(id: AccountId, parent: Option<usize>, kernel: bool) -> Self {
+        Model {
+            id,
+            parent,
+            kernel,
+            owned: true,
+            released: false,
+            current: 0,
+            max: usize::MAX,
+            high: usize::MAX,
+            overdraft: quota::DEFAULT_OVERDRAFT,
+            peak: 0,
+            events: Events::default(),
+            kill_pending: false,
+        }
+    }
+}
+
+struct World<'t> {
+    table: &'t AccountTable<'t>,
+    handles: Vec<Option<Account<'t>>>,
+    model: Vec<Model>,
+    budget: usize,
+    floor_refusals: u64,
+    /// Outstanding charges: (model index, bytes).
+    charges: Vec<(usize, usize)>,
+}
+
+impl<'t> World<'t> {
+    fn path(&self, leaf: usize) -> Vec<usize> {
+        let mut path = vec![leaf];
+        while let Some(p) = self.model[*path.last().unwrap()].parent {
+            path.push(p);
+        }
+        path
+    }
+
+    fn live(&self) -> Vec<usize> {
+        (0..self.model.len())
+            .filter(|&i| self.model[i].owned)
+            .collect()
+    }
+
+    fn pick_live(&self, n: usize) -> usize {
+        let live = self.live();
+        live[n % live.len()]
+    }
+
+    /// The model's charge: the protocol's rules, sequentially.
+    fn model_charge(&mut self, leaf: usize, bytes: usize, mode: Mode) -> Result<bool, Refusal> {
+        let kernel = self.model[leaf].kernel;
+        let mode = if kernel { Mode::Kernel } else { mode };
+        let path = self.path(leaf);
+        let mut forced_at = vec![];
+        for &level in &path {
+            let m = &self.model[level];
+            let cap = if level == 0 && !kernel {
+                self.budget
+            } else {
+                usize::MAX
+            };
+            let Some(new) = m.current.checked_add(bytes) else {
+                return Err(Refusal {
+                    account: m.id,
+                    reason: RefusalReason::Overflow,
+                });
+            };
+            let forced = match mode {
+                Mode::Kernel => false,
+                _ if new <= m.max && new <= cap => false,
+                Mode::Infallible
+                    if new <= m.max.saturating_add(m.overdraft)
+                        && new <= cap.saturating_add(m.overdraft) =>
+                {
+                    true
+                }
+                _ => {
+                    let reason = if new > m.max {
+                        self.model[level].events.max += 1;
+                        RefusalReason::Limit
+                    } else {
+                        self.floor_refusals += 1;
+                        RefusalReason::HeapFloor
+                    };
+                    return Err(Refusal {
+                        account: self.model[level].id,
+                        reason,
+                    });
+                }
+            };
+            forced_at.push(forced);
+        }
+        for (&level, forced) in path.iter().zip(&forced_at) {
+            let m = &mut self.model[level];
+            m.current += bytes;
+            m.peak = m.peak.max(m.current);
+            if m.current > m.high {
+                m.events.high += 1;
+            }
+            if *forced {
+                m.events.forced += 1;
+            }
+        }
+        let forced = forced_at.iter().any(|f| *f);
+        if forced {
+            self.model[leaf].kill_pending = true;
+        }
+        Ok(forced)
+    }
+
+    fn model_uncharge(&mut self, leaf: usize, bytes: usize) {
+        for level in self.path(leaf) {
+            self.model[level].current -= bytes;
+        }
+        self.model_release();
+    }
+
+    /// Releases every account that is dropped, uncharged and childless.
+    fn model_release(&mut self) {
+        loop {
+            let candidate = (1..self.model.len()).find(|&i| {
+                let m = &self.model[i];
+                !m.released
+                    && !m.owned
+                    && m.current == 0
+                    && !self
+                        .model
+                        .iter()
+                        .any(|c| !c.released && c.parent == Some(i))
+            });
+            match candidate {
+                Some(i) => self.model[i].released = true,
+                None => return,
+            }
+        }
+    }
+
+    fn step(&mut self, op: Op) {
+        match op {
+            Op::Create { parent, kernel } => {
+                let parent = self.pick_live(parent);
+                let flags = if kernel {
+                    AccountFlags::KERNEL
+                } else {
+                    AccountFlags::empty()
+                };
+                let spec = NewAccount {
+                    flags,
+                    tag: self.model.len() as u64,
+                };
+                let handle = if parent == 0 {
+                    None
+                } else {
+                    self.handles[parent].as_ref()
+                };
+                let depth = self.path(parent).len();
+                match self.table.create(handle, spec) {
+                    Ok(account) => {
+                        self.model
+                            .push(Model::new(account.id(), Some(parent), kernel));
+                        self.handles.push(Some(account));
+                    }
+                    Err(e) => {
+                        let in_use = self.model.iter().filter(|m| !m.released).count();
+                        assert!(in_use == SLOTS || depth >= quota::MAX_DEPTH, "{e:?}");
+                    }
+                }
+            }
+            Op::Charge {
+                account,
+                bytes,
+                infallible,
+            } => {
+                let leaf = self.pick_live(account);
+                let mode = if infallible {
+                    Mode::Infallible
+                } else {
+                    Mode::Fallible
+                };
+                let expect = self.model_charge(leaf, bytes, mode);
+                let got = self.table.charge(self.model[leaf].id, bytes, mode);
+                match (expect, got) {
+                    (Ok(forced), Ok(charged)) => {
+                        assert_eq!(charged.forced, forced);
+                        assert_eq!(charged.account, self.model[leaf].id);
+                        self.charges.push((leaf, bytes));
+                    }
+                    (Err(e), Err(g)) => assert_eq!(e, g),
+                    (e, g) => panic!("model {e:?} but table {g:?}"),
+                }
+            }
+            Op::Uncharge { charge } => {
+                if !self.charges.is_empty() {
+                    let (leaf, bytes) = self.charges.swap_remove(charge % self.charges.len());
+                    self.table.uncharge(self.model[leaf].id, bytes);
+                    self.model_uncharge(leaf, bytes);
+                }
+            }
+            Op::SetMax { account, max } => {
+                let a = self.pick_live(account);
+                let limit = max.map_or(Limit::Unlimited, Limit::Bytes);
+                self.table.set_max(self.model[a].id, limit).unwrap();
+                self.model[a].max = limit.to_raw();
+            }
+            Op::SetHigh { account, high } => {
+                let a = self.pick_live(account);
+                let limit = high.map_or(Limit::Unlimited, Limit::Bytes);
+                self.table.set_high(self.model[a].id, limit).unwrap();
+                self.model[a].high = limit.to_raw();
+            }
+            Op::SetOverdraft { account, bytes } => {
+                let a = self.pick_live(account);
+                self.table.set_overdraft(self.model[a].id, bytes).unwrap();
+                self.model[a].overdraft = bytes;
+            }
+            Op::SetBudget { budget } => {
+                let limit = budget.map_or(Limit::Unlimited, Limit::Bytes);
+                self.table.set_heap_budget(limit);
+                self.budget = limit.to_raw();
+            }
+            Op::Drop { account } => {
+                let a = self.pick_live(account);
+                if a != 0 {
+                    self.handles[a] = None;
+                    self.model[a].owned = false;
+                    self.model_release();
+                }
+            }
+        }
+    }
+
+    fn check(&self) {
+        for (i, m) in self.model.iter().enumerate() {
+            let snap = self.table.snapshot(m.id);
+            if m.released {
+                assert!(snap.is_none(), "account {i} should be released");
+                continue;
+            }
+            let s = snap.unwrap_or_else(|| panic!("account {i} released early"));
+            assert_eq!(s.current, m.current, "current of {i}");
+            assert_eq!(s.peak, m.peak, "peak of {i}");
+            assert_eq!(s.max.to_raw(), m.max, "max of {i}");
+            assert_eq!(s.high.to_raw(), m.high, "high of {i}");
+            assert_eq!(s.events, m.events, "events of {i}");
+            assert_eq!(s.orphaned, !m.owned, "orphaned of {i}");
+            assert_eq!(
+                s.flags.contains(AccountFlags::KILL_PENDING),
+                m.kill_pending,
+                "kill of {i}"
+            );
+            assert_eq!(
+                s.parent,
+                m.parent.map(|p| self.model[p].id),
+                "parent of {i}"
+            );
+        }
+        let stats = self.table.stats();
+        assert_eq!(
+            stats.live + stats.orphaned,
+            self.model.iter().filter(|m| !m.released).count()
+        );
+        assert_eq!(stats.floor_refusals, self.floor_refusals);
+        assert_eq!(stats.accounting_errors, 0);
+        assert_eq!(stats.misattributed, 0);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn table_matches_the_sequential_model(ops in proptest::collection::vec(op(), 1..120)) {
+        let slots: Vec<Slot> = (0..SLOTS).map(|_| Slot::new()).collect();
+        let table = AccountTable::new(&slots);
+        let mut world = World {
+            table: &table,
+            handles: vec![None],
+            model: vec![Model { kernel: true, ..Model::new(AccountId::ROOT, None, true) }],
+            budget: usize::MAX,
+            floor_refusals: 0,
+            charges: vec![],
+        };
+        for op in ops {
+            world.step(op);
+            world.check();
+        }
+        // Free everything and drop every handle: all accounts but the root
+        // are released and every counter is back to zero.
+        while let Some((leaf, bytes)) = world.charges.pop() {
+            table.uncharge(world.model[leaf].id, bytes);
+            world.model_uncharge(leaf, bytes);
+        }
+        for i in 1..world.model.len() {
+            world.handles[i] = None;
+            world.model[i].owned = false;
+        }
+        world.model_release();
+        world.check();
+        prop_assert_eq!(table.root_current(), 0);
+        prop_assert_eq!(table.stats().live, 1);
+    }
+}
