@@ -13,12 +13,14 @@
 //!   none: no update is lost or counted twice.
 //! - `peak` only records values reached by charges that committed at every
 //!   level; a charge that was rolled back never raises a peak.
-//! - All arithmetic is checked: a charge that would wrap is refused, even in
-//!   an unlimited account and even for kernel accounts.
+//! - All arithmetic is checked: a charge past [`MAX_BYTES`](crate::MAX_BYTES) bytes or
+//!   [`MAX_BLOCKS`](crate::MAX_BLOCKS) blocks is refused, even in an
+//!   unlimited account and even for kernel accounts; nothing wraps.
 
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use crate::usage::Amount;
 
 /// Deepest account tree a charge walks; deeper accounts cannot be created.
 pub const MAX_DEPTH: usize = 16;
@@ -77,7 +79,7 @@ pub enum LevelRefusal {
     Limit,
     /// The extra cap given for this level (the heap floor, at the root).
     Cap,
-    /// `current + bytes` would not fit in `usize`.
+    /// `current + bytes` would pass [`MAX_BYTES`](crate::MAX_BYTES) (or blocks their maximum).
     Overflow,
 }
 
@@ -90,7 +92,8 @@ pub struct Admitted {
 
 /// One account's counter, limits, peak and events.
 pub(crate) struct Counter {
-    current: CachePadded<AtomicUsize>,
+    /// The packed [`Amount`] charged: bytes and blocks.
+    current: CachePadded<AtomicU64>,
     peak: AtomicUsize,
     max: AtomicUsize,
     high: AtomicUsize,
@@ -101,7 +104,7 @@ pub(crate) struct Counter {
 macro_rules! counter_new {
     () => {
         Counter {
-            current: CachePadded::new(AtomicUsize::new(0)),
+            current: CachePadded::new(AtomicU64::new(0)),
             peak: AtomicUsize::new(0),
             max: AtomicUsize::new(usize::MAX),
             high: AtomicUsize::new(usize::MAX),
@@ -131,7 +134,7 @@ impl Counter {
 
     /// Resets every field to [`Counter::new`]'s values; `current` must be 0.
     pub(crate) fn reset(&self) {
-        debug_assert_eq!(self.current(), 0);
+        debug_assert!(self.is_empty());
         self.peak.store(0, Relaxed);
         self.max.store(usize::MAX, Relaxed);
         self.high.store(usize::MAX, Relaxed);
@@ -141,8 +144,17 @@ impl Counter {
         }
     }
 
+    /// Bytes charged.
     pub(crate) fn current(&self) -> usize {
-        self.current.load(Relaxed)
+        self.usage().bytes
+    }
+    /// Bytes and blocks charged.
+    pub(crate) fn usage(&self) -> Amount {
+        Amount::from_word(self.current.load(Relaxed))
+    }
+    /// Nothing charged, not even an empty block.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.current.load(Relaxed) == 0
     }
     pub(crate) fn peak(&self) -> usize {
         self.peak.load(Relaxed)
@@ -182,16 +194,25 @@ impl Counter {
         }
     }
 
-    /// Tries to add `bytes` at this level. `cap` is an extra limit for
+    /// Tries to add `amount` at this level. `cap` is an extra limit for
     /// non-kernel charges (the heap floor at the root, `usize::MAX` below).
-    /// Returns whether the charge was forced and the value it produced.
-    fn try_add(&self, bytes: usize, mode: Mode, cap: usize) -> Result<(bool, usize), LevelRefusal> {
+    /// Returns whether the charge was forced and the bytes it produced.
+    fn try_add(
+        &self,
+        amount: Amount,
+        mode: Mode,
+        cap: usize,
+    ) -> Result<(bool, usize), LevelRefusal> {
         let max = self.max.load(Relaxed);
         let overdraft = self.overdraft.load(Relaxed);
         let backoff = Backoff::new();
         let mut cur = self.current.load(Relaxed);
         loop {
-            let new = cur.checked_add(bytes).ok_or(LevelRefusal::Overflow)?;
+            let sum = Amount::from_word(cur)
+                .checked_add(amount)
+                .ok_or(LevelRefusal::Overflow)?;
+            let word = sum.to_word().ok_or(LevelRefusal::Overflow)?;
+            let new = sum.bytes;
             let forced = match mode {
                 Mode::Kernel => false,
                 _ if new <= max && new <= cap => false,
@@ -206,7 +227,7 @@ impl Counter {
             };
             match self
                 .current
-                .compare_exchange_weak(cur, new, Relaxed, Relaxed)
+                .compare_exchange_weak(cur, word, Relaxed, Relaxed)
             {
                 Ok(_) => return Ok((forced, new)),
                 Err(actual) => {
@@ -217,19 +238,25 @@ impl Counter {
         }
     }
 
-    /// Removes `bytes` that an earlier `try_add` at this level added.
-    fn rollback(&self, bytes: usize) {
-        self.current.fetch_sub(bytes, Relaxed);
+    /// Removes the packed `word` an earlier `try_add` at this level added.
+    fn rollback(&self, word: u64) {
+        self.current.fetch_sub(word, Relaxed);
     }
 
-    /// Removes `bytes` charged earlier and returns the new value, or `None`
-    /// (changing nothing) if fewer than `bytes` are charged: a caller bug
-    /// that must not wrap the counter.
-    pub(crate) fn sub(&self, bytes: usize) -> Option<usize> {
-        self.current
-            .fetch_update(Relaxed, Relaxed, |cur| cur.checked_sub(bytes))
-            .ok()
-            .map(|prev| prev.wrapping_sub(bytes))
+    /// Removes `amount` charged earlier and returns what is left, or `None`
+    /// if less than `amount` is charged (a caller bug); the counter is then
+    /// restored at once, so it never stays wrapped.
+    pub(crate) fn sub(&self, amount: Amount) -> Option<Amount> {
+        let word = amount.to_word()?;
+        let prev = Amount::from_word(self.current.fetch_sub(word, Relaxed));
+        if !prev.covers(amount) {
+            self.current.fetch_add(word, Relaxed);
+            return None;
+        }
+        Some(Amount {
+            bytes: prev.bytes.wrapping_sub(amount.bytes),
+            blocks: prev.blocks.wrapping_sub(amount.blocks),
+        })
     }
 
     /// Records a committed charge that took this level to `new`.
@@ -254,22 +281,32 @@ pub(crate) struct PathRefusal {
     pub(crate) why: LevelRefusal,
 }
 
-/// Charges `bytes` at every level of `path` (leaf first) or at none.
+/// Charges `amount` at every level of `path` (leaf first) or at none.
 ///
 /// Each item is a level's counter and its extra cap. On refusal the levels
 /// already charged are rolled back, the refusing level counts an
 /// [`Event::Max`] if its own limit refused, and nothing else changes.
 /// Paths longer than [`MAX_DEPTH`] are refused at the level past it.
-pub(crate) fn charge_path<'a, I>(path: I, bytes: usize, mode: Mode) -> Result<Admitted, PathRefusal>
+pub(crate) fn charge_path<'a, I>(
+    path: I,
+    amount: Amount,
+    mode: Mode,
+) -> Result<Admitted, PathRefusal>
 where
     I: Iterator<Item = (&'a Counter, usize)> + Clone,
 {
+    let Some(word) = amount.to_word() else {
+        return Err(PathRefusal {
+            depth: 0,
+            why: LevelRefusal::Overflow,
+        });
+    };
     let mut reached = [0usize; MAX_DEPTH];
     let mut forced_levels = 0u32;
     let mut depth = 0usize;
     for (counter, cap) in path.clone() {
         let attempt = if depth < MAX_DEPTH {
-            counter.try_add(bytes, mode, cap)
+            counter.try_add(amount, mode, cap)
         } else {
             Err(LevelRefusal::Overflow)
         };
@@ -286,7 +323,7 @@ where
                     counter.count(Event::Max);
                 }
                 for (charged, _) in path.take(depth) {
-                    charged.rollback(bytes);
+                    charged.rollback(word);
                 }
                 return Err(PathRefusal { depth, why });
             }
@@ -326,6 +363,7 @@ impl Backoff {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::MAX_BYTES;
 
     fn path<'a>(levels: &'a [&'a Counter]) -> impl Iterator<Item = (&'a Counter, usize)> + Clone {
         levels.iter().map(|c| (*c, usize::MAX))
@@ -336,11 +374,11 @@ mod tests {
         for refusing in 0..3 {
             let levels = [Counter::new(), Counter::new(), Counter::new()];
             for c in &levels {
-                assert!(charge_path(path(&[c]), 100, Mode::Fallible).is_ok());
+                assert!(charge_path(path(&[c]), Amount::bytes(100), Mode::Fallible).is_ok());
             }
             levels[refusing].set_max(150);
             let refs: Vec<&Counter> = levels.iter().collect();
-            let err = charge_path(path(&refs), 60, Mode::Fallible).unwrap_err();
+            let err = charge_path(path(&refs), Amount::bytes(60), Mode::Fallible).unwrap_err();
             assert_eq!(
                 err,
                 PathRefusal {
@@ -363,15 +401,15 @@ mod tests {
         c.set_overdraft(100);
         let p = [&c];
         assert_eq!(
-            charge_path(path(&p), 1000, Mode::Infallible),
+            charge_path(path(&p), Amount::bytes(1000), Mode::Infallible),
             Ok(Admitted { forced: false })
         );
         assert_eq!(
-            charge_path(path(&p), 100, Mode::Infallible),
+            charge_path(path(&p), Amount::bytes(100), Mode::Infallible),
             Ok(Admitted { forced: true })
         );
         assert_eq!(c.events().forced, 1);
-        let err = charge_path(path(&p), 1, Mode::Infallible).unwrap_err();
+        let err = charge_path(path(&p), Amount::bytes(1), Mode::Infallible).unwrap_err();
         assert_eq!(err.why, LevelRefusal::Limit);
         assert_eq!(c.current(), 1100);
         assert_eq!(
@@ -390,8 +428,8 @@ mod tests {
         let c = Counter::new();
         c.set_max(0);
         let p = [&c];
-        assert!(charge_path(path(&p), 1 << 20, Mode::Kernel).is_ok());
-        let err = charge_path(path(&p), usize::MAX, Mode::Kernel).unwrap_err();
+        assert!(charge_path(path(&p), Amount::bytes(1 << 20), Mode::Kernel).is_ok());
+        let err = charge_path(path(&p), Amount::bytes(usize::MAX), Mode::Kernel).unwrap_err();
         assert_eq!(err.why, LevelRefusal::Overflow);
         assert_eq!(c.current(), 1 << 20);
     }
@@ -400,21 +438,28 @@ mod tests {
     fn unlimited_cannot_wrap() {
         let c = Counter::new();
         let p = [&c];
-        assert!(charge_path(path(&p), usize::MAX - 1, Mode::Fallible).is_ok());
-        assert!(charge_path(path(&p), 2, Mode::Infallible).is_err());
-        assert_eq!(c.current(), usize::MAX - 1);
-        assert_eq!(c.sub(usize::MAX), None, "underflow must change nothing");
-        assert_eq!(c.sub(usize::MAX - 1), Some(0));
+        assert!(charge_path(path(&p), Amount::bytes(MAX_BYTES - 1), Mode::Fallible).is_ok());
+        assert!(charge_path(path(&p), Amount::bytes(2), Mode::Infallible).is_err());
+        assert_eq!(c.current(), MAX_BYTES - 1);
+        assert_eq!(
+            c.sub(Amount::bytes(MAX_BYTES)),
+            None,
+            "underflow must change nothing"
+        );
+        assert_eq!(c.sub(Amount::block(1)), None, "no block was charged");
+        assert_eq!(c.current(), MAX_BYTES - 1);
+        assert_eq!(c.sub(Amount::bytes(MAX_BYTES - 1)), Some(Amount::default()));
+        assert!(c.is_empty());
     }
 
     #[test]
     fn cap_refuses_non_kernel_only() {
         let c = Counter::new();
         let p = [(&c, 100usize)];
-        let err = charge_path(p.iter().copied(), 101, Mode::Fallible).unwrap_err();
+        let err = charge_path(p.iter().copied(), Amount::bytes(101), Mode::Fallible).unwrap_err();
         assert_eq!(err.why, LevelRefusal::Cap);
         assert_eq!(c.events().max, 0, "the cap is not the account's max");
-        assert!(charge_path(p.iter().copied(), 101, Mode::Kernel).is_ok());
+        assert!(charge_path(p.iter().copied(), Amount::bytes(101), Mode::Kernel).is_ok());
     }
 
     #[test]
@@ -423,7 +468,7 @@ mod tests {
         c.set_high(100);
         let p = [&c];
         for _ in 0..3 {
-            charge_path(path(&p), 60, Mode::Fallible).unwrap();
+            charge_path(path(&p), Amount::bytes(60), Mode::Fallible).unwrap();
         }
         // 60 (below), 120 (above), 180 (above)
         assert_eq!(c.events().high, 2);
@@ -478,14 +523,19 @@ mod loom_model {
     }
 
     fn charge(tree: &Tree, leaf: &'static str, bytes: usize) -> bool {
-        let ok = charge_path(tree.path(leaf).into_iter(), bytes, Mode::Fallible).is_ok();
+        let ok = charge_path(
+            tree.path(leaf).into_iter(),
+            Amount::bytes(bytes),
+            Mode::Fallible,
+        )
+        .is_ok();
         tree.check_limits();
         ok
     }
 
     fn uncharge(tree: &Tree, leaf: &'static str, bytes: usize) {
         for (c, _) in tree.path(leaf) {
-            assert!(c.sub(bytes).is_some());
+            assert!(c.sub(Amount::bytes(bytes)).is_some());
         }
         tree.check_limits();
     }
@@ -496,16 +546,18 @@ mod loom_model {
         builder.preemption_bound = Some(3);
         builder.check(|| {
             let tree = Tree::new();
-            // Three charges of 60 compete for a parent that fits two: the
-            // one the parent refuses must roll back its leaf.
-            let threads: Vec<_> = [("a", 60), ("b", 60), ("b", 60)]
+            // Three charges of 60 (two threads and this one) compete for a
+            // parent that fits two: the one it refuses must roll back its leaf.
+            let threads: Vec<_> = [("a", 60), ("b", 60)]
                 .into_iter()
                 .map(|(leaf, bytes)| {
                     let tree = Arc::clone(&tree);
                     thread::spawn(move || (leaf, bytes, charge(&tree, leaf, bytes)))
                 })
                 .collect();
-            let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            let mine = ("b", 60, charge(&tree, "b", 60));
+            let mut results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            results.push(mine);
             let sum = |leaf: Option<&str>| -> usize {
                 results
                     .iter()

@@ -46,6 +46,7 @@ mod snapshot;
 mod table;
 #[cfg(not(loom))]
 mod tracking;
+mod usage;
 
 #[cfg(all(not(loom), feature = "std"))]
 pub use context::ThreadLocal;
@@ -65,3 +66,4 @@ pub use table::{
 };
 #[cfg(not(loom))]
 pub use tracking::{ConfigError, HEADER_SIZE, HeapConfig, TrackingAlloc};
+pub use usage::{Amount, MAX_BLOCKS, MAX_BYTES};

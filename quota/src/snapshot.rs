@@ -21,6 +21,8 @@ pub struct AccountSnapshot {
     pub orphaned: bool,
     /// Bytes charged now, its descendants' included.
     pub current: usize,
+    /// Blocks (allocations) those bytes are in.
+    pub blocks: usize,
     /// Hard limit.
     pub max: Limit,
     /// Soft limit.

@@ -30,7 +30,7 @@ use bitflags::bitflags;
 
 use crate::counter::{Counter, Event, LevelRefusal, MAX_DEPTH, Mode, charge_path};
 use crate::fault::{FaultInjector, FaultPolicy};
-use crate::{AccountId, AccountSnapshot, Limit, TableStats};
+use crate::{AccountId, AccountSnapshot, Amount, Limit, TableStats};
 
 use Ordering::{Acquire, Relaxed, Release, SeqCst};
 
@@ -361,7 +361,7 @@ impl<'s> AccountTable<'s> {
         }
     }
 
-    /// Charges `bytes` to `id` and all its ancestors, or to none of them.
+    /// Charges `amount` to `id` and all its ancestors, or to none of them.
     ///
     /// Kernel accounts are never refused but on overflow. For the others,
     /// `mode` says what happens over a limit (see [`Mode`]); a forced charge
@@ -370,14 +370,14 @@ impl<'s> AccountTable<'s> {
     ///
     /// # Errors
     /// A [`Refusal`] naming the level that refused; nothing was charged.
-    pub fn charge(&self, id: AccountId, bytes: usize, mode: Mode) -> Result<Charged, Refusal> {
+    pub fn charge(&self, id: AccountId, amount: Amount, mode: Mode) -> Result<Charged, Refusal> {
         if self.slot(id, false).is_some() {
-            self.charge_live(id, bytes, mode)
+            self.charge_live(id, amount, mode)
         } else {
             let _ = self
                 .misattributed
                 .fetch_update(Relaxed, Relaxed, |n| n.checked_add(1));
-            self.charge_live(AccountId::ROOT, bytes, mode)
+            self.charge_live(AccountId::ROOT, amount, mode)
         }
     }
 
@@ -388,7 +388,7 @@ impl<'s> AccountTable<'s> {
     pub fn charge_exact(
         &self,
         id: AccountId,
-        bytes: usize,
+        amount: Amount,
         mode: Mode,
     ) -> Result<Charged, Refusal> {
         if self.slot(id, false).is_none() {
@@ -397,10 +397,10 @@ impl<'s> AccountTable<'s> {
                 reason: RefusalReason::Stale,
             });
         }
-        self.charge_live(id, bytes, mode)
+        self.charge_live(id, amount, mode)
     }
 
-    fn charge_live(&self, id: AccountId, bytes: usize, mode: Mode) -> Result<Charged, Refusal> {
+    fn charge_live(&self, id: AccountId, amount: Amount, mode: Mode) -> Result<Charged, Refusal> {
         let kernel = self.flags_of(id.index()).contains(AccountFlags::KERNEL);
         let mode = if kernel { Mode::Kernel } else { mode };
         let path = Path {
@@ -415,7 +415,7 @@ impl<'s> AccountTable<'s> {
                 reason: RefusalReason::Injected,
             });
         }
-        match charge_path(path, bytes, mode) {
+        match charge_path(path, amount, mode) {
             Ok(admitted) => {
                 let forced = admitted.forced || injected;
                 if forced {
@@ -474,12 +474,12 @@ impl<'s> AccountTable<'s> {
         current
     }
 
-    /// Credits `bytes` back to `id` and all its ancestors.
+    /// Credits `amount` back to `id` and all its ancestors.
     ///
     /// An uncharge that does not match earlier charges (a stale id, or more
     /// bytes than charged) changes nothing at the level where it is caught
     /// and is counted in [`TableStats::accounting_errors`].
-    pub fn uncharge(&self, id: AccountId, bytes: usize) {
+    pub fn uncharge(&self, id: AccountId, amount: Amount) {
         if self.slot(id, true).is_none() {
             self.count_error();
             return;
@@ -490,12 +490,12 @@ impl<'s> AccountTable<'s> {
             // Read the parent before crediting: once this level reaches 0 it
             // may be released and reused.
             let parent = Self::parent_index(slot);
-            match slot.counter.sub(bytes) {
+            match slot.counter.sub(amount) {
                 None => {
                     self.count_error();
                     return;
                 }
-                Some(0) if index != 0 => self.try_release(index),
+                Some(left) if left == Amount::default() && index != 0 => self.try_release(index),
                 Some(_) => {}
             }
             if index == 0 {
@@ -519,6 +519,11 @@ impl<'s> AccountTable<'s> {
     /// Bytes charged to all accounts: the root's `current`.
     pub fn root_current(&self) -> usize {
         self.slots[0].counter.current()
+    }
+
+    /// Bytes and blocks charged to all accounts.
+    pub fn root_usage(&self) -> Amount {
+        self.slots[0].counter.usage()
     }
 
     fn drop_owner(&self, id: AccountId) {
@@ -546,7 +551,7 @@ impl<'s> AccountTable<'s> {
             let slot = &self.slots[index];
             let s = slot.state.load(SeqCst);
             if life(s) != ORPHAN
-                || slot.counter.current() != 0
+                || !slot.counter.is_empty()
                 || slot.children.load(SeqCst) != 0
                 || slot
                     .state
@@ -651,13 +656,15 @@ impl<'s> AccountTable<'s> {
         let slot = self.slot(id, true)?;
         let index = id.index();
         let counter = &slot.counter;
+        let usage = counter.usage();
         Some(AccountSnapshot {
             id,
             parent: (index != 0).then(|| AccountId::from_raw(slot.parent.load(Relaxed))),
             tag: slot.tag.load(Relaxed),
             flags: self.flags_of(index),
             orphaned: life(slot.state.load(Relaxed)) == ORPHAN,
-            current: counter.current(),
+            current: usage.bytes,
+            blocks: usage.blocks,
             max: Limit::from_raw(counter.max()),
             high: Limit::from_raw(counter.high()),
             peak: counter.peak(),

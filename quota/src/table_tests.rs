@@ -1,7 +1,12 @@
 //! Unit tests of the account table: lifecycle, tree charging and policy.
 
+#![allow(
+    clippy::many_single_char_names,
+    reason = "tests name the table `t` and its slots `s`"
+)]
+
 use super::*;
-use crate::{Events, MAX_DEPTH};
+use crate::{Amount, Events, MAX_DEPTH};
 
 fn slots(n: usize) -> Vec<Slot> {
     (0..n).map(|_| Slot::new()).collect()
@@ -27,14 +32,17 @@ fn rollback_on_refusal_at_each_level_of_root_session_process() {
     let session = t.create(Some(&users), USER).unwrap();
     let process = t.create(Some(&session), USER).unwrap();
     let levels = [process.id(), session.id(), users.id(), AccountId::ROOT];
-    t.charge(process.id(), 100, Mode::Fallible).unwrap();
+    t.charge(process.id(), Amount::bytes(100), Mode::Fallible)
+        .unwrap();
     for (depth, &refusing) in levels.iter().enumerate() {
         if refusing == AccountId::ROOT {
             t.set_heap_budget(Limit::Bytes(150));
         } else {
             t.set_max(refusing, Limit::Bytes(150)).unwrap();
         }
-        let err = t.charge(process.id(), 60, Mode::Fallible).unwrap_err();
+        let err = t
+            .charge(process.id(), Amount::bytes(60), Mode::Fallible)
+            .unwrap_err();
         let reason = if refusing == AccountId::ROOT {
             RefusalReason::HeapFloor
         } else {
@@ -64,7 +72,7 @@ fn rollback_on_refusal_at_each_level_of_root_session_process() {
     }
     assert_eq!(t.stats().floor_refusals, 1);
     assert_eq!(t.snapshot(session.id()).unwrap().events.max, 1);
-    t.uncharge(process.id(), 100);
+    t.uncharge(process.id(), Amount::bytes(100));
     assert_eq!(t.root_current(), 0);
 }
 
@@ -74,19 +82,21 @@ fn slot_is_released_only_when_dropped_and_uncharged() {
     let t = AccountTable::new(&s);
     let a = t.create(None, USER).unwrap();
     let id = a.id();
-    t.charge(id, 64, Mode::Fallible).unwrap();
+    t.charge(id, Amount::bytes(64), Mode::Fallible).unwrap();
     drop(a);
     let snap = t.snapshot(id).expect("an orphan with bytes stays");
     assert!(snap.orphaned);
     assert_eq!(t.stats().orphaned, 1);
     // A dead account cannot be charged by exact charges or configured.
     assert_eq!(
-        t.charge_exact(id, 1, Mode::Fallible).unwrap_err().reason,
+        t.charge_exact(id, Amount::bytes(1), Mode::Fallible)
+            .unwrap_err()
+            .reason,
         RefusalReason::Stale
     );
     assert_eq!(t.set_max(id, Limit::Bytes(1)), Err(StaleAccount(id)));
     // The late free is credited to it, and releases it.
-    t.uncharge(id, 64);
+    t.uncharge(id, Amount::bytes(64));
     assert!(t.snapshot(id).is_none());
     assert_eq!(t.root_current(), 0);
     assert_eq!(t.snapshot(AccountId::ROOT).unwrap().children, 0);
@@ -107,10 +117,10 @@ fn a_parent_outlives_its_children() {
     let (sid, pid) = (session.id(), process.id());
     drop(session);
     assert!(t.snapshot(sid).unwrap().orphaned, "a child pins its parent");
-    t.charge(pid, 10, Mode::Fallible).unwrap();
+    t.charge(pid, Amount::bytes(10), Mode::Fallible).unwrap();
     drop(process);
     assert!(t.snapshot(sid).is_some() && t.snapshot(pid).is_some());
-    t.uncharge(pid, 10);
+    t.uncharge(pid, Amount::bytes(10));
     assert!(
         t.snapshot(pid).is_none() && t.snapshot(sid).is_none(),
         "both released"
@@ -125,14 +135,14 @@ fn dead_ids_charge_the_root_and_bad_uncharges_change_nothing() {
     let a = t.create(None, USER).unwrap();
     let id = a.id();
     drop(a);
-    let c = t.charge(id, 32, Mode::Fallible).unwrap();
+    let c = t.charge(id, Amount::bytes(32), Mode::Fallible).unwrap();
     assert_eq!(c.account, AccountId::ROOT);
     assert_eq!(t.stats().misattributed, 1);
-    t.uncharge(id, 32); // stale id
-    t.uncharge(AccountId::ROOT, 33); // more than charged
+    t.uncharge(id, Amount::bytes(32)); // stale id
+    t.uncharge(AccountId::ROOT, Amount::bytes(33)); // more than charged
     assert_eq!(t.root_current(), 32);
     assert_eq!(t.stats().accounting_errors, 2);
-    t.uncharge(AccountId::ROOT, 32);
+    t.uncharge(AccountId::ROOT, Amount::bytes(32));
     assert_eq!(t.root_current(), 0);
 }
 
@@ -143,16 +153,18 @@ fn kernel_accounts_are_never_refused_by_quota() {
     let k = t.create(None, kernel(1)).unwrap();
     t.set_max(k.id(), Limit::Bytes(0)).unwrap();
     t.set_heap_budget(Limit::Bytes(0));
-    let c = t.charge(k.id(), 4096, Mode::Fallible).unwrap();
+    let c = t
+        .charge(k.id(), Amount::bytes(4096), Mode::Fallible)
+        .unwrap();
     assert!(!c.forced);
     assert!(!t.kill_pending(k.id()));
     assert_eq!(
-        t.charge(k.id(), usize::MAX, Mode::Infallible)
+        t.charge(k.id(), Amount::bytes(usize::MAX), Mode::Infallible)
             .unwrap_err()
             .reason,
         RefusalReason::Overflow
     );
-    t.uncharge(k.id(), 4096);
+    t.uncharge(k.id(), Amount::bytes(4096));
 }
 
 #[test]
@@ -163,9 +175,12 @@ fn forced_charge_flags_the_charged_account_for_killing() {
     let process = t.create(Some(&session), USER).unwrap();
     t.set_max(session.id(), Limit::Bytes(1000)).unwrap();
     t.set_overdraft(session.id(), 500).unwrap();
-    t.charge(process.id(), 1000, Mode::Infallible).unwrap();
+    t.charge(process.id(), Amount::bytes(1000), Mode::Infallible)
+        .unwrap();
     assert!(!t.kill_pending(process.id()));
-    let c = t.charge(process.id(), 400, Mode::Infallible).unwrap();
+    let c = t
+        .charge(process.id(), Amount::bytes(400), Mode::Infallible)
+        .unwrap();
     assert!(c.forced);
     assert!(t.kill_pending(process.id()));
     assert!(
@@ -182,7 +197,9 @@ fn forced_charge_flags_the_charged_account_for_killing() {
         }
     );
     // Beyond the overdraft even an infallible charge is refused.
-    let r = t.charge(process.id(), 200, Mode::Infallible).unwrap_err();
+    let r = t
+        .charge(process.id(), Amount::bytes(200), Mode::Infallible)
+        .unwrap_err();
     assert_eq!(
         r,
         Refusal {
@@ -192,7 +209,7 @@ fn forced_charge_flags_the_charged_account_for_killing() {
     );
     t.record_oom_kill(session.id()).unwrap();
     assert_eq!(t.snapshot(session.id()).unwrap().events.oom_kill, 1);
-    t.uncharge(process.id(), 1400);
+    t.uncharge(process.id(), Amount::bytes(1400));
 }
 
 #[test]
@@ -200,12 +217,13 @@ fn max_below_current_is_accepted_and_refuses_until_usage_falls() {
     let s = slots(4);
     let t = AccountTable::new(&s);
     let a = t.create(None, USER).unwrap();
-    t.charge(a.id(), 500, Mode::Fallible).unwrap();
+    t.charge(a.id(), Amount::bytes(500), Mode::Fallible)
+        .unwrap();
     t.set_max(a.id(), Limit::Bytes(100)).unwrap();
-    assert!(t.charge(a.id(), 1, Mode::Fallible).is_err());
-    t.uncharge(a.id(), 450);
-    assert!(t.charge(a.id(), 50, Mode::Fallible).is_ok());
-    t.uncharge(a.id(), 100);
+    assert!(t.charge(a.id(), Amount::bytes(1), Mode::Fallible).is_err());
+    t.uncharge(a.id(), Amount::bytes(450));
+    assert!(t.charge(a.id(), Amount::bytes(50), Mode::Fallible).is_ok());
+    t.uncharge(a.id(), Amount::bytes(100));
 }
 
 #[test]
@@ -219,22 +237,32 @@ fn fault_injection_hits_targets_and_their_descendants_only() {
     t.set_fault_target(target.id(), true).unwrap();
     t.set_fault_target(k.id(), true).unwrap();
     t.set_fault_policy(FaultPolicy::EveryNth(1));
-    let r = t.charge(child.id(), 8, Mode::Fallible).unwrap_err();
+    let r = t
+        .charge(child.id(), Amount::bytes(8), Mode::Fallible)
+        .unwrap_err();
     assert_eq!(r.reason, RefusalReason::Injected);
-    assert!(t.charge(other.id(), 8, Mode::Fallible).is_ok());
     assert!(
-        t.charge(k.id(), 8, Mode::Fallible).is_ok(),
+        t.charge(other.id(), Amount::bytes(8), Mode::Fallible)
+            .is_ok()
+    );
+    assert!(
+        t.charge(k.id(), Amount::bytes(8), Mode::Fallible).is_ok(),
         "kernel accounts are never injected"
     );
     // Infallible: forced, counted, and flagged, but within limits.
-    let c = t.charge(child.id(), 8, Mode::Infallible).unwrap();
+    let c = t
+        .charge(child.id(), Amount::bytes(8), Mode::Infallible)
+        .unwrap();
     assert!(c.forced && t.kill_pending(child.id()));
     assert_eq!(t.snapshot(child.id()).unwrap().events.forced, 1);
     assert_eq!(t.stats().faults_injected, 2);
     t.set_fault_policy(FaultPolicy::Off);
-    assert!(t.charge(child.id(), 8, Mode::Fallible).is_ok());
+    assert!(
+        t.charge(child.id(), Amount::bytes(8), Mode::Fallible)
+            .is_ok()
+    );
     for (id, n) in [(child.id(), 16), (other.id(), 8), (k.id(), 8)] {
-        t.uncharge(id, n);
+        t.uncharge(id, Amount::bytes(n));
     }
     assert_eq!(t.root_current(), 0);
 }
@@ -270,14 +298,14 @@ fn full_table_and_deep_trees_are_refused() {
         "root plus {} levels",
         MAX_DEPTH - 1
     );
-    t.charge(chain.last().unwrap().id(), 1, Mode::Fallible)
+    t.charge(chain.last().unwrap().id(), Amount::bytes(1), Mode::Fallible)
         .unwrap();
     assert!(
         chain
             .iter()
             .all(|a| t.snapshot(a.id()).unwrap().current == 1)
     );
-    t.uncharge(chain.last().unwrap().id(), 1);
+    t.uncharge(chain.last().unwrap().id(), Amount::bytes(1));
     while let Some(a) = chain.pop() {
         drop(a);
     }
@@ -310,9 +338,12 @@ fn stats_split_kernel_and_user_bytes() {
             },
         )
         .unwrap();
-    t.charge(k.id(), 1000, Mode::Fallible).unwrap();
-    t.charge(session.id(), 300, Mode::Fallible).unwrap();
-    t.charge(AccountId::ROOT, 5, Mode::Fallible).unwrap();
+    t.charge(k.id(), Amount::bytes(1000), Mode::Fallible)
+        .unwrap();
+    t.charge(session.id(), Amount::bytes(300), Mode::Fallible)
+        .unwrap();
+    t.charge(AccountId::ROOT, Amount::bytes(5), Mode::Fallible)
+        .unwrap();
     let stats = t.stats();
     assert_eq!((stats.kernel_bytes, stats.user_bytes), (1005, 300));
     assert_eq!(stats.live, 4);
@@ -323,7 +354,7 @@ fn stats_split_kernel_and_user_bytes() {
         (s7.parent, s7.depth, s7.current),
         (Some(users.id()), 2, 300)
     );
-    t.uncharge(k.id(), 1000);
-    t.uncharge(session.id(), 300);
-    t.uncharge(AccountId::ROOT, 5);
+    t.uncharge(k.id(), Amount::bytes(1000));
+    t.uncharge(session.id(), Amount::bytes(300));
+    t.uncharge(AccountId::ROOT, Amount::bytes(5));
 }

@@ -37,10 +37,9 @@ use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-use crossbeam_utils::CachePadded;
-
 use crate::{
-    AccountId, AccountTable, Context, EmergencySnapshot, HeapSnapshot, Limit, Mode, RefusalReason,
+    AccountId, AccountTable, Amount, Context, EmergencySnapshot, HeapSnapshot, Limit, Mode,
+    RefusalReason,
 };
 
 /// Header size for alignments up to 8.
@@ -118,7 +117,6 @@ pub struct TrackingAlloc<'t, A: GlobalAlloc, C: Context> {
     table: &'t AccountTable<'t>,
     size: AtomicUsize,
     floor: AtomicUsize,
-    allocations: CachePadded<AtomicUsize>,
     /// Header bytes beyond the first 8 (blocks aligned above 8).
     extra_header_bytes: AtomicUsize,
     emergency_block: AtomicPtr<u8>,
@@ -137,7 +135,6 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
             table,
             size: AtomicUsize::new(0),
             floor: AtomicUsize::new(0),
-            allocations: CachePadded::new(AtomicUsize::new(0)),
             extra_header_bytes: AtomicUsize::new(0),
             emergency_block: AtomicPtr::new(ptr::null_mut()),
             emergency_capacity: AtomicUsize::new(0),
@@ -270,7 +267,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
         } else {
             capacity
         };
-        let allocations = self.allocations.load(Relaxed);
+        let allocations = self.table.root_usage().blocks;
         HeapSnapshot {
             size,
             used,
@@ -310,8 +307,9 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
         block
     }
 
+    /// Counts header bytes beyond the first 8 (the root's block count
+    /// covers those); only blocks aligned above 8 have them.
     fn count_block(&self, header: usize) {
-        self.allocations.fetch_add(1, Relaxed);
         if header > HEADER_SIZE {
             self.extra_header_bytes
                 .fetch_add(header.wrapping_sub(HEADER_SIZE), Relaxed);
@@ -319,7 +317,6 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
     }
 
     fn uncount_block(&self, header: usize) {
-        self.allocations.fetch_sub(1, Relaxed);
         if header > HEADER_SIZE {
             self.extra_header_bytes
                 .fetch_sub(header.wrapping_sub(HEADER_SIZE), Relaxed);
@@ -331,7 +328,10 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
             return ptr::null_mut();
         };
         let scope = C::scope();
-        let Ok(charged) = self.table.charge(scope.account, inner.size(), scope.mode()) else {
+        let Ok(charged) =
+            self.table
+                .charge(scope.account, Amount::block(inner.size()), scope.mode())
+        else {
             return ptr::null_mut();
         };
         if charged.forced {
@@ -339,7 +339,8 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
         }
         let base = self.inner_alloc(inner, zeroed, scope.mode());
         if base.is_null() {
-            self.table.uncharge(charged.account, inner.size());
+            self.table
+                .uncharge(charged.account, Amount::block(inner.size()));
             return ptr::null_mut();
         }
         self.count_block(header);
@@ -419,7 +420,7 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
         unsafe { self.inner.dealloc(ptr.wrapping_sub(header), inner) };
         self.uncount_block(header);
         match owner {
-            Some(account) => self.table.uncharge(account, inner.size()),
+            Some(account) => self.table.uncharge(account, Amount::block(inner.size())),
             None => self.table.record_accounting_error(),
         }
     }
@@ -443,7 +444,7 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
         let mode = C::scope().mode();
         let grow = new_total.saturating_sub(old_total);
         if grow > 0 {
-            match self.table.charge_exact(account, grow, mode) {
+            match self.table.charge_exact(account, Amount::bytes(grow), mode) {
                 Ok(charged) if charged.forced => C::kill_pending(account),
                 Ok(_) => {}
                 Err(r) if r.reason == RefusalReason::Stale => {
@@ -466,13 +467,13 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
         }
         if base.is_null() {
             if grow > 0 {
-                self.table.uncharge(account, grow);
+                self.table.uncharge(account, Amount::bytes(grow));
             }
             return ptr::null_mut();
         }
         let shrink = old_total.saturating_sub(new_total);
         if shrink > 0 {
-            self.table.uncharge(account, shrink);
+            self.table.uncharge(account, Amount::bytes(shrink));
         }
         // `base` is the moved block of `new_size + header` bytes; its first
         // `min(old, new)` bytes, header included, were copied, so `base +

@@ -2,6 +2,11 @@
 //! read and write headers, so they are the ones to run under Miri:
 //! `cargo +nightly miri test -p quota --lib tracking`.
 
+#![allow(
+    clippy::many_single_char_names,
+    reason = "tests name the table `t` and its slots `s`"
+)]
+
 use core::cell::{Cell, RefCell};
 use std::alloc::System;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -84,6 +89,15 @@ const USER: NewAccount = NewAccount {
 
 fn slots() -> Vec<Slot> {
     (0..8).map(|_| Slot::new()).collect()
+}
+
+/// The `n` bytes at `p`.
+///
+/// # Safety
+/// `p` must point to `n` initialised bytes that outlive the returned slice.
+unsafe fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
+    // SAFETY: the caller's contract.
+    unsafe { core::slice::from_raw_parts(p, n) }
 }
 
 fn current(t: &AccountTable<'_>, a: &Account<'_>) -> usize {
@@ -208,21 +222,13 @@ fn realloc_charges_only_the_delta_and_keeps_the_block_on_refusal() {
         assert!(q.is_null());
         assert_eq!(current(&t, &a), 508);
         // SAFETY: `p` is still live and its first 100 bytes were written.
-        assert!(
-            unsafe { core::slice::from_raw_parts(p, 100) }
-                .iter()
-                .all(|b| *b == 7)
-        );
+        assert!(unsafe { bytes(p, 100) }.iter().all(|b| *b == 7));
         // Shrink: the difference is credited.
         // SAFETY: as above.
         let p = unsafe { heap.realloc(p, layout, 10) };
         assert_eq!(current(&t, &a), 18);
         // SAFETY: the first 10 bytes survive a shrink.
-        assert!(
-            unsafe { core::slice::from_raw_parts(p, 10) }
-                .iter()
-                .all(|b| *b == 7)
-        );
+        assert!(unsafe { bytes(p, 10) }.iter().all(|b| *b == 7));
         // Grow past max in an infallible scope: forced and flagged.
         let layout = Layout::from_size_align(10, 8).unwrap();
         // SAFETY: as above.
@@ -256,11 +262,7 @@ fn realloc_of_a_dead_accounts_block_moves_it_to_the_current_scope() {
     );
     assert_eq!(current(&t, &b), 72);
     // SAFETY: the first 16 bytes were copied.
-    assert!(
-        unsafe { core::slice::from_raw_parts(q, 16) }
-            .iter()
-            .all(|x| *x == 3)
-    );
+    assert!(unsafe { bytes(q, 16) }.iter().all(|x| *x == 3));
     free(&heap, q, 64, 8);
     assert_eq!(t.root_current(), 0);
 }
@@ -392,14 +394,10 @@ fn zeroed_allocations_are_zero_and_corrupt_headers_are_counted() {
     // SAFETY: a valid non-zero layout.
     let p = unsafe { heap.alloc_zeroed(layout) };
     // SAFETY: 256 readable bytes.
-    assert!(
-        unsafe { core::slice::from_raw_parts(p, 256) }
-            .iter()
-            .all(|b| *b == 0)
-    );
+    assert!(unsafe { bytes(p, 256) }.iter().all(|b| *b == 0));
     // Simulate an underflowing write into the header.
     // SAFETY: the 8 bytes below `p` are the header, inside the block.
-    unsafe { p.sub(4).write(0xff) };
+    unsafe { p.wrapping_sub(4).write(0xff) };
     // SAFETY: `p` is live with `layout`.
     unsafe { heap.dealloc(p, layout) };
     assert_eq!(t.stats().accounting_errors, 1);

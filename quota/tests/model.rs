@@ -4,13 +4,13 @@
 
 use proptest::prelude::*;
 use quota::{
-    Account, AccountFlags, AccountId, AccountTable, Events, Limit, Mode, NewAccount, Refusal,
-    RefusalReason, Slot,
+    Account, AccountFlags, AccountId, AccountTable, Amount, Events, Limit, Mode, NewAccount,
+    Refusal, RefusalReason, Slot,
 };
 
 const SLOTS: usize = 12;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 enum Op {
     Create {
         parent: usize,
@@ -62,6 +62,10 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// The sequential model of one account.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "mirrors the table's independent flags"
+)]
 struct Model {
     id: AccountId,
     parent: Option<usize>,
@@ -106,7 +110,7 @@ struct World<'t> {
     charges: Vec<(usize, usize)>,
 }
 
-impl<'t> World<'t> {
+impl World<'_> {
     fn path(&self, leaf: usize) -> Vec<usize> {
         let mut path = vec![leaf];
         while let Some(p) = self.model[*path.last().unwrap()].parent {
@@ -258,7 +262,9 @@ impl<'t> World<'t> {
                     Mode::Fallible
                 };
                 let expect = self.model_charge(leaf, bytes, mode);
-                let got = self.table.charge(self.model[leaf].id, bytes, mode);
+                let got = self
+                    .table
+                    .charge(self.model[leaf].id, Amount::bytes(bytes), mode);
                 match (expect, got) {
                     (Ok(forced), Ok(charged)) => {
                         assert_eq!(charged.forced, forced);
@@ -272,7 +278,8 @@ impl<'t> World<'t> {
             Op::Uncharge { charge } => {
                 if !self.charges.is_empty() {
                     let (leaf, bytes) = self.charges.swap_remove(charge % self.charges.len());
-                    self.table.uncharge(self.model[leaf].id, bytes);
+                    self.table
+                        .uncharge(self.model[leaf].id, Amount::bytes(bytes));
                     self.model_uncharge(leaf, bytes);
                 }
             }
@@ -367,7 +374,7 @@ proptest! {
         // Free everything and drop every handle: all accounts but the root
         // are released and every counter is back to zero.
         while let Some((leaf, bytes)) = world.charges.pop() {
-            table.uncharge(world.model[leaf].id, bytes);
+            table.uncharge(world.model[leaf].id, Amount::bytes(bytes));
             world.model_uncharge(leaf, bytes);
         }
         for i in 1..world.model.len() {

@@ -48,8 +48,10 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
         TrackingAlloc::new(TalcLock::new(source), &table);
 
     // Make talc claim the arena, then record the baseline.
-    // SAFETY: a valid layout; the block is freed at once.
-    unsafe { heap.dealloc(heap.alloc(Layout::new::<u64>()), Layout::new::<u64>()) };
+    // SAFETY: a valid non-zero layout.
+    let first = unsafe { heap.alloc(Layout::new::<u64>()) };
+    // SAFETY: `first` is live, with this layout.
+    unsafe { heap.dealloc(first, Layout::new::<u64>()) };
     heap.configure(HeapConfig {
         size: ARENA,
         floor: 1 << 20,
@@ -89,9 +91,9 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
             .into_iter()
             .enumerate()
             .map(|(i, inbox)| {
-                let (heap, proc_, next) = (&heap, &procs[i], senders[(i + 1) % THREADS].clone());
+                let (heap, account, next) = (&heap, &procs[i], senders[(i + 1) % THREADS].clone());
                 s.spawn(move || {
-                    let refused = charge_to::<ThreadLocal, _>(proc_, || {
+                    let refused = charge_to::<ThreadLocal, _>(account, || {
                         fallible::<ThreadLocal, _>(|| work(heap, i as u64, &inbox, &next))
                     });
                     (refused, inbox)
