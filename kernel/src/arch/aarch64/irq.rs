@@ -1,0 +1,30 @@
+//! Masking interrupts on this CPU.
+
+use aarch64_cpu::registers::{DAIF, Readable, Writeable};
+
+/// Masks IRQs, returning the previous DAIF value to restore.
+pub fn save_and_mask() -> u64 {
+    let saved = DAIF.get();
+    DAIF.write(DAIF::I::Masked);
+    saved
+}
+
+/// Restores a DAIF value from [`save_and_mask`].
+pub fn restore(saved: u64) {
+    DAIF.set(saved);
+}
+
+/// Unmasks IRQs.
+pub fn enable() {
+    DAIF.write(DAIF::I::Unmasked);
+}
+
+/// Whether IRQs are masked now.
+pub fn masked() -> bool {
+    DAIF.is_set(DAIF::I)
+}
+
+/// Waits for an interrupt.
+pub fn wait() {
+    aarch64_cpu::asm::wfi();
+}

@@ -1,0 +1,70 @@
+//! PL011 UART: the serial console.
+//!
+//! Output is polled; input raises an interrupt that drains the receive FIFO.
+
+use core::ptr::NonNull;
+
+const DR: usize = 0x00;
+const FR: usize = 0x18;
+const IMSC: usize = 0x38;
+const ICR: usize = 0x44;
+
+const FR_RXFE: u32 = 1 << 4;
+const FR_TXFF: u32 = 1 << 5;
+const IMSC_RXIM: u32 = 1 << 4;
+const IMSC_RTIM: u32 = 1 << 6;
+
+/// A PL011's registers.
+pub struct Pl011 {
+    base: NonNull<u32>,
+}
+
+// SAFETY: the registers are MMIO; callers serialise access with a lock.
+unsafe impl Send for Pl011 {}
+
+impl Pl011 {
+    /// # Safety
+    /// `base` must be the address of a PL011's registers, mapped as device
+    /// memory, used by nothing else.
+    pub const unsafe fn new(base: NonNull<u32>) -> Self {
+        Self { base }
+    }
+
+    fn reg(&self, offset: usize) -> *mut u32 {
+        self.base.as_ptr().wrapping_byte_add(offset)
+    }
+
+    fn read(&self, offset: usize) -> u32 {
+        // SAFETY: `offset` is one of the PL011 register offsets above,
+        // inside the device's register block (constructor contract).
+        unsafe { self.reg(offset).read_volatile() }
+    }
+
+    fn write(&self, offset: usize, value: u32) {
+        // SAFETY: as in `read`.
+        unsafe { self.reg(offset).write_volatile(value) }
+    }
+
+    /// Sends one byte, waiting for room in the transmit FIFO.
+    pub fn put(&self, byte: u8) {
+        while self.read(FR) & FR_TXFF != 0 {
+            core::hint::spin_loop();
+        }
+        self.write(DR, u32::from(byte));
+    }
+
+    /// A received byte, if any.
+    pub fn get(&self) -> Option<u8> {
+        if self.read(FR) & FR_RXFE != 0 {
+            None
+        } else {
+            Some((self.read(DR) & 0xff) as u8)
+        }
+    }
+
+    /// Raises an interrupt when input arrives.
+    pub fn enable_rx_interrupt(&self) {
+        self.write(ICR, 0x7ff);
+        self.write(IMSC, IMSC_RXIM | IMSC_RTIM);
+    }
+}

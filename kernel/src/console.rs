@@ -1,0 +1,150 @@
+//! The serial console: output to the UART, and input through a ring the
+//! UART interrupt fills and readers block on.
+//!
+//! Input needs no heap: a fixed ring of [`INPUT_CAPACITY`] bytes. When it is
+//! full the interrupt stops draining the UART, QEMU stops delivering, and
+//! nothing is lost. Ctrl-C does not enter the ring while a foreground job
+//! runs: it interrupts the job (see [`crate::proc::interrupt_foreground`]).
+
+use core::fmt::{self, Write};
+use core::ptr::NonNull;
+
+use crate::arch::uart::Pl011;
+use crate::sched::WaitQueue;
+use crate::sync::IrqMutex;
+
+/// Bytes of typed input held until read.
+pub const INPUT_CAPACITY: usize = 1024;
+
+/// Ctrl-C.
+pub const CTRL_C: u8 = 0x03;
+
+struct Input {
+    ring: [u8; INPUT_CAPACITY],
+    head: usize,
+    len: usize,
+}
+
+static UART: IrqMutex<Option<Pl011>> = IrqMutex::new(None);
+static INPUT: IrqMutex<Input> = IrqMutex::new(Input {
+    ring: [0; INPUT_CAPACITY],
+    head: 0,
+    len: 0,
+});
+static READERS: WaitQueue = WaitQueue::new();
+
+/// Starts the console on the PL011 at `base`.
+///
+/// # Safety
+/// `base` must be the PL011's register block, used by nothing else.
+pub unsafe fn init(base: usize) {
+    let Some(base) = NonNull::new(base as *mut u32) else {
+        return;
+    };
+    // SAFETY: the caller's contract.
+    *UART.lock() = Some(unsafe { Pl011::new(base) });
+}
+
+/// QEMU `virt`'s PL011, used only to report a panic that happens before
+/// the device tree has named the real UART.
+const FALLBACK_UART: usize = 0x0900_0000;
+
+/// Makes sure a panic report can be printed somewhere.
+pub fn ensure_output() {
+    let mut uart = UART.lock();
+    if uart.is_none() {
+        let base = NonNull::new(FALLBACK_UART as *mut u32).expect("non-null constant");
+        // SAFETY: only reached when no console was set up, i.e. before the
+        // device tree was read; on QEMU `virt` this is the PL011.
+        *uart = Some(unsafe { Pl011::new(base) });
+    }
+}
+
+/// Turns on input interrupts (once the GIC routes them).
+pub fn enable_input() {
+    if let Some(uart) = UART.lock().as_ref() {
+        uart.enable_rx_interrupt();
+    }
+}
+
+/// Writes `bytes`, turning `\n` into `\r\n`.
+pub fn write_bytes(bytes: &[u8]) {
+    let uart = UART.lock();
+    if let Some(uart) = uart.as_ref() {
+        for &b in bytes {
+            if b == b'\n' {
+                uart.put(b'\r');
+            }
+            uart.put(b);
+        }
+    }
+}
+
+/// A `fmt::Write` to the console, for `kprint!`.
+pub struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        write_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Prints to the console.
+#[macro_export]
+macro_rules! kprint {
+    ($($arg:tt)*) => {{
+        let _ = core::fmt::Write::write_fmt(&mut $crate::console::Console, format_args!($($arg)*));
+    }};
+}
+
+/// Prints a line to the console.
+#[macro_export]
+macro_rules! kprintln {
+    () => { $crate::kprint!("\n") };
+    ($($arg:tt)*) => {{
+        $crate::kprint!($($arg)*);
+        $crate::kprint!("\n");
+    }};
+}
+
+/// The UART interrupt: moves received bytes into the input ring.
+pub fn on_interrupt() {
+    {
+        let uart = UART.lock();
+        let Some(uart) = uart.as_ref() else { return };
+        let mut input = INPUT.lock();
+        while input.len < INPUT_CAPACITY {
+            let Some(byte) = uart.get() else { break };
+            if byte == CTRL_C && crate::proc::interrupt_foreground() {
+                continue;
+            }
+            let tail = (input.head + input.len) % INPUT_CAPACITY;
+            input.ring[tail] = byte;
+            input.len += 1;
+        }
+    }
+    READERS.wake_all();
+}
+
+/// Reads at least one byte of input into `buf`, blocking until some
+/// arrives. Returns the count.
+///
+/// # Errors
+/// If the calling process is killed or interrupted while waiting.
+pub fn read(buf: &mut [u8]) -> Result<usize, crate::proc::Errno> {
+    let mut n = 0;
+    READERS.wait_until(|| {
+        let mut input = INPUT.lock();
+        while n < buf.len() && input.len > 0 {
+            buf[n] = input.ring[input.head];
+            input.head = (input.head + 1) % INPUT_CAPACITY;
+            input.len -= 1;
+            n += 1;
+        }
+        n > 0
+    })?;
+    // Room was made: the UART may hold more than the ring could take.
+    on_interrupt();
+    Ok(n)
+}

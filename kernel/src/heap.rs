@@ -1,0 +1,170 @@
+//! The kernel heap: `talc`, wrapped in `quota::TrackingAlloc` as the global
+//! allocator, so every allocation is charged to the running thread's
+//! account (or to the one a `charge_to` scope names).
+//!
+//! The account tree:
+//!
+//! ```text
+//! root (slot 0, kernel)
+//! ├── kernel      kernel threads and kernel bookkeeping
+//! └── users       root of all non-kernel accounts
+//!     └── session one per session; the session leader charges it directly
+//!         └── process  one per other process of the session
+//! ```
+
+use alloc::boxed::Box;
+
+use quota::{
+    Account, AccountFlags, AccountTable, HeapConfig, NewAccount, Scope, Slot, TrackingAlloc,
+};
+use spin::Once;
+use talc::TalcLock;
+use talc::source::Manual;
+
+use crate::cpu;
+use crate::sync::IrqRawMutex;
+
+/// Accounts the kernel can hold at once.
+pub const MAX_ACCOUNTS: usize = 512;
+
+static SLOTS: [Slot; MAX_ACCOUNTS] = [const { Slot::new() }; MAX_ACCOUNTS];
+
+/// All accounts.
+pub static ACCOUNTS: AccountTable<'static> = AccountTable::new(&SLOTS);
+
+type Talc = TalcLock<IrqRawMutex, Manual>;
+
+#[global_allocator]
+static HEAP: TrackingAlloc<'static, Talc, KernelContext> =
+    TrackingAlloc::new(TalcLock::new(Manual), &ACCOUNTS);
+
+static KERNEL: Once<Account<'static>> = Once::new();
+static USERS: Once<Account<'static>> = Once::new();
+
+/// The allocation context: the running thread's scope, kept per CPU and
+/// switched with the thread.
+pub struct KernelContext;
+
+impl quota::Context for KernelContext {
+    fn scope() -> Scope {
+        cpu::this().scope.get()
+    }
+
+    fn replace(scope: Scope) -> Scope {
+        cpu::this().scope.replace(scope)
+    }
+}
+
+/// The heap's layout, from the boot parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct HeapParams {
+    /// Heap bytes.
+    pub size: usize,
+    /// Bytes kept for the kernel: sessions cannot take the heap below this.
+    pub floor: usize,
+    /// Emergency reserve for teardown after an out-of-memory.
+    pub emergency: usize,
+}
+
+/// Why the heap could not be set up.
+pub enum HeapError {
+    /// `talc` refused the region.
+    Claim,
+    /// The floor and reserve do not fit.
+    Config(quota::ConfigError),
+}
+
+impl core::fmt::Display for HeapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HeapError::Claim => f.write_str("talc could not claim the heap region"),
+            HeapError::Config(e) => write!(f, "bad heap configuration: {e:?}"),
+        }
+    }
+}
+
+/// Gives `talc` the memory at `base` and sets the floor and reserve, then
+/// creates the kernel and users accounts.
+///
+/// # Safety
+/// `base..base + params.size` must be RAM used by nothing else, forever.
+pub unsafe fn init(base: usize, params: HeapParams) -> Result<(), HeapError> {
+    // SAFETY: the caller's contract: the region is unused RAM for good.
+    unsafe { HEAP.inner().lock().claim(base as *mut u8, params.size) }.ok_or(HeapError::Claim)?;
+    HEAP.configure(HeapConfig {
+        size: params.size,
+        floor: params.floor,
+        emergency: params.emergency,
+    })
+    .map_err(HeapError::Config)?;
+    let kernel = ACCOUNTS
+        .create(
+            None,
+            NewAccount {
+                flags: AccountFlags::KERNEL,
+                tag: 0,
+            },
+        )
+        .expect("a fresh table has room");
+    let users = ACCOUNTS
+        .create(
+            None,
+            NewAccount {
+                flags: AccountFlags::empty(),
+                tag: 0,
+            },
+        )
+        .expect("a fresh table has room");
+    cpu::this().scope.replace(Scope {
+        account: kernel.id(),
+        fallible: false,
+    });
+    KERNEL.call_once(|| kernel);
+    USERS.call_once(|| users);
+    Ok(())
+}
+
+/// The kernel's own account.
+pub fn kernel_account() -> &'static Account<'static> {
+    KERNEL.get().expect("heap::init ran")
+}
+
+/// The parent of every session's account.
+pub fn users_account() -> &'static Account<'static> {
+    USERS.get().expect("heap::init ran")
+}
+
+/// The heap as the tracking allocator sees it.
+pub fn snapshot() -> quota::HeapSnapshot {
+    HEAP.snapshot()
+}
+
+/// Gives the emergency reserve back if pressure has passed.
+pub fn refill_emergency() -> bool {
+    HEAP.refill_emergency()
+}
+
+/// Runs `f` with allocations charged to the kernel.
+pub fn as_kernel<R>(f: impl FnOnce() -> R) -> R {
+    quota::charge_to::<KernelContext, R>(kernel_account(), f)
+}
+
+/// Runs `f` with allocation failure handled (`try_reserve` sees refusals).
+pub fn fallible<R>(f: impl FnOnce() -> R) -> R {
+    quota::fallible::<KernelContext, R>(f)
+}
+
+/// Runs `f` charging `account`.
+pub fn charge_to<R>(account: &Account<'_>, f: impl FnOnce() -> R) -> R {
+    quota::charge_to::<KernelContext, R>(account, f)
+}
+
+/// A zeroed, 16-byte aligned buffer of `bytes`, charged to the current
+/// scope and refused (not forced) over a limit.
+pub fn try_alloc_stack(bytes: usize) -> Option<Box<[u128]>> {
+    let words = bytes.div_ceil(16);
+    let mut v = alloc::vec::Vec::new();
+    fallible(|| v.try_reserve_exact(words)).ok()?;
+    v.resize(words, 0u128);
+    Some(v.into_boxed_slice())
+}

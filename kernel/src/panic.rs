@@ -1,0 +1,71 @@
+//! Fatal errors: a report, then a halt.
+
+use core::panic::PanicInfo;
+
+use crate::arch::exceptions::Fault;
+use crate::kprintln;
+
+fn report_heap() {
+    let heap = crate::heap::snapshot();
+    kprintln!(
+        "heap: size {} used {} free {} floor {} emergency held {}/{} allocations {}",
+        heap.size,
+        heap.used,
+        heap.free,
+        heap.floor,
+        heap.emergency.held,
+        heap.emergency.capacity,
+        heap.allocations
+    );
+    for a in crate::heap::ACCOUNTS.snapshots() {
+        kprintln!(
+            "  account {:>3} parent {:>3} current {:>9} max {:>9} peak {:>9} events max={} forced={}",
+            a.id.index(),
+            a.parent.map_or(0, quota::AccountId::index),
+            a.current,
+            a.max,
+            a.peak,
+            a.events.max,
+            a.events.forced
+        );
+    }
+}
+
+fn halt() -> ! {
+    crate::arch::irq::save_and_mask();
+    if cfg!(feature = "ktest") {
+        crate::arch::semihost::exit(1);
+    }
+    loop {
+        crate::arch::irq::wait();
+    }
+}
+
+/// A CPU exception the kernel cannot handle.
+pub fn fatal_exception(fault: &Fault) -> ! {
+    kprintln!("\nKERNEL FAULT: {fault}");
+    kprintln!("thread: {}", crate::sched::current_name());
+    report_heap();
+    halt();
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    crate::arch::irq::save_and_mask();
+    crate::console::ensure_output();
+    // In a process that holds no kernel lock and is not in an interrupt
+    // handler, nothing shared is half-updated (shared state lives behind
+    // locks): end just that process. This is where an infallible allocation
+    // beyond the overdraft lands (`handle_alloc_error` panics).
+    let cpu = crate::cpu::this();
+    if cpu.lock_depth() == 0
+        && !cpu.in_interrupt.load(core::sync::atomic::Ordering::Relaxed)
+        && let Some(process) = crate::sched::current_process()
+    {
+        crate::proc::terminate_current(&process, info);
+    }
+    kprintln!("\nKERNEL PANIC: {info}");
+    kprintln!("thread: {}", crate::sched::current_name());
+    report_heap();
+    halt();
+}

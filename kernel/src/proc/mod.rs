@@ -1,0 +1,152 @@
+//! Processes and sessions.
+//!
+//! A process is a kernel thread with a pid, a parent, a session, a name, an
+//! exit status and its own `quota` account, whose parent is its session's
+//! account. A session is a tree of processes with one account at its root;
+//! its leader (the shell) charges the session account directly.
+//!
+//! # Kill at a safe point
+//! Every blocking call a process makes (read, write, sleep, yield, wait) is
+//! a safe point: it first checks [`Process::check_alive`], which fails if
+//! the process was killed, interrupted, or flagged kill-pending by the
+//! allocator after a charge was forced over a limit. The process's code
+//! propagates the error with `?` and returns; its destructors run and free
+//! what it holds; the exit status records why it stopped.
+
+mod errno;
+mod exit;
+mod table;
+
+pub use errno::Errno;
+pub use exit::{ExitStatus, OomReport};
+pub use table::{
+    Body, Spawn, find, interrupt_foreground, kill, list, owner_of, set_foreground, spawn,
+    terminate_current, try_wait, wait, wait_exit,
+};
+
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+use quota::{Account, AccountId, AccountSnapshot};
+use spin::Once;
+
+use crate::heap::ACCOUNTS;
+use crate::sched::{Thread, WaitQueue};
+use crate::sync::IrqMutex;
+
+/// A process id.
+pub type Pid = u32;
+
+/// A session: a tree of processes sharing one account.
+pub struct Session {
+    /// The session id: its leader's pid.
+    pub sid: Pid,
+    /// Root's session (the serial console): may change any limit.
+    pub root: bool,
+    account: Account<'static>,
+}
+
+impl Session {
+    /// The session's account.
+    pub fn account(&self) -> &Account<'static> {
+        &self.account
+    }
+}
+
+/// Where a process is in its life.
+#[derive(Clone, Debug)]
+pub enum ProcState {
+    /// Running or waiting.
+    Live,
+    /// Finished, waiting for its parent to collect the status.
+    Exited(ExitStatus),
+}
+
+const KILLED: u8 = 1;
+const INTERRUPTED: u8 = 2;
+
+/// A process.
+pub struct Process {
+    /// Its id.
+    pub pid: Pid,
+    /// Its parent's id (0 for a session leader started by the kernel).
+    pub ppid: Pid,
+    /// Its session.
+    pub session: Arc<Session>,
+    /// Its name (the command).
+    pub name: String,
+    /// Its own account; `None` for a session leader, which charges the
+    /// session's account.
+    account: Option<Account<'static>>,
+    state: IrqMutex<ProcState>,
+    signals: AtomicU8,
+    /// Set when an out-of-memory kill is first noticed: which account was
+    /// over its limit, as it was then.
+    oom: IrqMutex<Option<OomReport>>,
+    thread: Once<Weak<Thread>>,
+    exited: WaitQueue,
+}
+
+impl Process {
+    /// The account this process charges.
+    pub fn account_id(&self) -> AccountId {
+        self.account.as_ref().unwrap_or(&self.session.account).id()
+    }
+
+    /// The account handle this process charges.
+    pub fn account(&self) -> &Account<'static> {
+        self.account.as_ref().unwrap_or(&self.session.account)
+    }
+
+    /// Whether this process leads its session.
+    pub fn is_leader(&self) -> bool {
+        self.account.is_none()
+    }
+
+    /// Its state now.
+    pub fn state(&self) -> ProcState {
+        self.state.lock().clone()
+    }
+
+    /// A snapshot of its account.
+    pub fn account_snapshot(&self) -> Option<AccountSnapshot> {
+        ACCOUNTS.snapshot(self.account_id())
+    }
+
+    /// `Ok` while the process may go on; otherwise why it must stop.
+    ///
+    /// # Errors
+    /// [`Errno::Killed`], [`Errno::Interrupted`] or [`Errno::OutOfMemory`].
+    pub fn check_alive(&self) -> Result<(), Errno> {
+        if ACCOUNTS.kill_pending(self.account_id()) {
+            self.note_oom();
+            return Err(Errno::OutOfMemory);
+        }
+        let signals = self.signals.load(Relaxed);
+        if signals & KILLED != 0 {
+            Err(Errno::Killed)
+        } else if signals & INTERRUPTED != 0 {
+            Err(Errno::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records, once, which level was over its limit while the forced bytes
+    /// are still charged, and counts the kill there (`events.oom_kill`).
+    fn note_oom(&self) {
+        let mut oom = self.oom.lock();
+        if oom.is_some() {
+            return;
+        }
+        *oom = Some(exit::oom_report(self));
+    }
+
+    fn signal(&self, bit: u8) {
+        self.signals.fetch_or(bit, Relaxed);
+        if let Some(thread) = self.thread.get().and_then(Weak::upgrade) {
+            crate::sched::wake(&thread);
+        }
+    }
+}

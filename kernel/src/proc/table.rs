@@ -1,0 +1,273 @@
+//! The process table: spawning, exiting, waiting, killing.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU8, AtomicU32, Ordering::Relaxed};
+
+use quota::{AccountFlags, Limit, NewAccount, Scope};
+use spin::Once;
+
+use super::{Errno, ExitStatus, INTERRUPTED, KILLED, Pid, ProcState, Process, Session};
+use crate::heap::{self, ACCOUNTS};
+use crate::sched::{self, WaitQueue};
+use crate::sync::IrqMutex;
+
+/// Stack of every process thread, charged to the process.
+pub const STACK_BYTES: usize = 64 << 10;
+
+static TABLE: IrqMutex<BTreeMap<Pid, Arc<Process>>> = IrqMutex::new(BTreeMap::new());
+static NEXT_PID: AtomicU32 = AtomicU32::new(1);
+static FOREGROUND: AtomicU32 = AtomicU32::new(0);
+
+/// What a process runs: it gets its own process and returns its exit code;
+/// a fatal [`Errno`] from a safe point ends it with that reason.
+pub type Body = Box<dyn FnOnce(&Arc<Process>) -> Result<i32, Errno> + Send>;
+
+/// What to start.
+pub struct Spawn {
+    /// The command name.
+    pub name: String,
+    /// The parent; `None` starts a new session led by this process.
+    pub parent: Option<Arc<Process>>,
+    /// For a new session: whether it is root's.
+    pub root_session: bool,
+    /// For a new session: its account's hard limit.
+    pub session_max: Limit,
+}
+
+fn tag(pid: Pid, sid: Pid) -> u64 {
+    (u64::from(sid) << 32) | u64::from(pid)
+}
+
+/// The pid and sid the kernel stores in an account's tag.
+pub fn owner_of(tag: u64) -> (Pid, Pid) {
+    ((tag & 0xffff_ffff) as Pid, (tag >> 32) as Pid)
+}
+
+/// Starts a process running `body`.
+///
+/// Its account is created first (under its session's, or, for a new
+/// session, a session account under `users`); its stack is charged to it
+/// and refused, not forced, over the limit. The bookkeeping is the kernel's.
+///
+/// # Errors
+/// [`Errno::NoMemory`] if the account table is full or the stack cannot be
+/// charged; nothing is left behind.
+pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, Errno> {
+    let pid = NEXT_PID.fetch_add(1, Relaxed);
+    let user = |sid| NewAccount {
+        flags: AccountFlags::empty(),
+        tag: tag(pid, sid),
+    };
+    let (session, account) = if let Some(parent) = &spec.parent {
+        let session = parent.session.clone();
+        let account = ACCOUNTS
+            .create(Some(session.account()), user(session.sid))
+            .map_err(|_| Errno::NoMemory)?;
+        (session, Some(account))
+    } else {
+        let account = ACCOUNTS
+            .create(Some(heap::users_account()), user(pid))
+            .map_err(|_| Errno::NoMemory)?;
+        let _ = ACCOUNTS.set_max(account.id(), spec.session_max);
+        let session = heap::as_kernel(|| {
+            Arc::new(Session {
+                sid: pid,
+                root: spec.root_session,
+                account,
+            })
+        });
+        (session, None)
+    };
+    let process = heap::as_kernel(|| {
+        Arc::new(Process {
+            pid,
+            ppid: spec.parent.as_ref().map_or(0, |p| p.pid),
+            session,
+            name: spec.name,
+            account,
+            state: IrqMutex::new(ProcState::Live),
+            signals: AtomicU8::new(0),
+            oom: IrqMutex::new(None),
+            thread: Once::new(),
+            exited: WaitQueue::new(),
+        })
+    });
+    let scope = Scope {
+        account: process.account_id(),
+        fallible: false,
+    };
+    let runner = process.clone();
+    let thread = heap::charge_to(process.account(), || {
+        sched::spawn(
+            "process",
+            STACK_BYTES,
+            scope,
+            Some(process.clone()),
+            move || run(&runner, body),
+        )
+    })
+    .map_err(|_| Errno::NoMemory)?;
+    process.thread.call_once(|| Arc::downgrade(&thread));
+    heap::as_kernel(|| TABLE.lock().insert(pid, process.clone()));
+    Ok(process)
+}
+
+/// The body of every process thread.
+fn run(process: &Arc<Process>, body: Body) {
+    // The body's locals are dropped when it returns: a killed process's
+    // memory is freed here, before its status is published.
+    let result = body(process);
+    let status = match result {
+        Err(Errno::OutOfMemory) => oom_status(process),
+        _ if ACCOUNTS.kill_pending(process.account_id()) => oom_status(process),
+        Ok(code) => ExitStatus::Code(code),
+        Err(Errno::Killed) => ExitStatus::Killed,
+        Err(Errno::Interrupted) => ExitStatus::Interrupted,
+        Err(_) => ExitStatus::Code(1),
+    };
+    finish(process, status);
+}
+
+fn oom_status(process: &Process) -> ExitStatus {
+    process.note_oom();
+    let report = process.oom.lock().take();
+    report.map_or(ExitStatus::Killed, ExitStatus::OutOfMemory)
+}
+
+/// Publishes `status`, wakes the parent, and, for a session leader, kills
+/// the rest of its session. A process nobody will wait for is reaped now.
+fn finish(process: &Arc<Process>, status: ExitStatus) {
+    heap::as_kernel(|| *process.state.lock() = ProcState::Exited(status));
+    let _ = FOREGROUND.compare_exchange(process.pid, 0, Relaxed, Relaxed);
+    let parent_alive = find(process.ppid).is_some_and(|p| matches!(p.state(), ProcState::Live));
+    if process.is_leader() {
+        for other in list() {
+            if other.session.sid == process.session.sid && other.pid != process.pid {
+                other.signal(KILLED);
+            }
+        }
+    }
+    if !parent_alive {
+        reap(process.pid);
+    }
+    process.exited.wake_all();
+}
+
+/// Removes `pid` from the table; once its thread is gone too, its account
+/// is released. Memory pressure may have passed: refill the reserve.
+fn reap(pid: Pid) {
+    let removed = TABLE.lock().remove(&pid);
+    drop(removed);
+    heap::refill_emergency();
+}
+
+/// Waits for `pid`, a child of `parent`, to exit, collects its status and
+/// removes it from the table.
+///
+/// # Errors
+/// [`Errno::NotFound`] if it is not `parent`'s child; a fatal error if the
+/// parent is killed while waiting.
+pub fn wait(parent: &Process, pid: Pid) -> Result<ExitStatus, Errno> {
+    let child = find(pid)
+        .filter(|c| c.ppid == parent.pid)
+        .ok_or(Errno::NotFound)?;
+    child
+        .exited
+        .wait_until(|| matches!(*child.state.lock(), ProcState::Exited(_)))?;
+    let status = match child.state() {
+        ProcState::Exited(status) => status,
+        ProcState::Live => unreachable!("waited until exited"),
+    };
+    drop(child);
+    reap(pid);
+    Ok(status)
+}
+
+/// Collects `pid`'s status if it has exited, without blocking.
+pub fn try_wait(parent: &Process, pid: Pid) -> Option<ExitStatus> {
+    let child = find(pid).filter(|c| c.ppid == parent.pid)?;
+    let ProcState::Exited(status) = child.state() else {
+        return None;
+    };
+    drop(child);
+    reap(pid);
+    Some(status)
+}
+
+/// The process with `pid`, live or exited but not yet collected.
+pub fn find(pid: Pid) -> Option<Arc<Process>> {
+    TABLE.lock().get(&pid).cloned()
+}
+
+/// Every process in the table, by pid.
+pub fn list() -> Vec<Arc<Process>> {
+    heap::as_kernel(|| TABLE.lock().values().cloned().collect())
+}
+
+/// Kills `pid` on behalf of `by`: it stops at its next safe point.
+///
+/// # Errors
+/// [`Errno::NotFound`], or [`Errno::Permission`] for another session's
+/// process when `by` is not root.
+pub fn kill(by: &Process, pid: Pid) -> Result<(), Errno> {
+    let target = find(pid).ok_or(Errno::NotFound)?;
+    if !by.session.root && target.session.sid != by.session.sid {
+        return Err(Errno::Permission);
+    }
+    target.signal(KILLED);
+    Ok(())
+}
+
+/// Makes `pid` the console's foreground job (0 for none).
+pub fn set_foreground(pid: Pid) {
+    FOREGROUND.store(pid, Relaxed);
+}
+
+/// Ctrl-C: interrupts the console's foreground job. Returns false if there
+/// is none, so the keystroke goes to whoever reads the console.
+pub fn interrupt_foreground() -> bool {
+    let pid = FOREGROUND.load(Relaxed);
+    if pid == 0 {
+        return false;
+    }
+    match TABLE.lock().get(&pid) {
+        Some(p) => {
+            p.signal(INTERRUPTED);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Ends the running process on the spot, from the panic handler: its
+/// destructors do not run, so what it had allocated stays charged to its
+/// account and is reported as leaked. The caller has checked that the
+/// thread holds no kernel lock.
+pub fn terminate_current(process: &Arc<Process>, why: &core::panic::PanicInfo<'_>) -> ! {
+    let current = process.account_snapshot().map_or(0, |a| a.current);
+    let stack = STACK_BYTES + quota::HEADER_SIZE;
+    let leaked = if process.is_leader() {
+        current
+    } else {
+        current.saturating_sub(stack)
+    };
+    crate::kprintln!(
+        "\n{}[{}]: terminated on the spot ({}); {leaked} bytes stay charged to its account",
+        process.name,
+        process.pid,
+        why.message()
+    );
+    finish(process, ExitStatus::Terminated { leaked });
+    sched::exit_current()
+}
+
+/// Blocks a kernel thread until `process` has exited (it is not reaped).
+pub fn wait_exit(process: &Process) {
+    let _ = process
+        .exited
+        .wait_until(|| matches!(*process.state.lock(), ProcState::Exited(_)));
+}

@@ -1,0 +1,231 @@
+//! Preemptive round-robin scheduling of kernel threads.
+//!
+//! Each thread has its own stack and allocation scope. The timer tick asks
+//! for a reschedule; the switch happens when the interrupt returns, or when
+//! a thread blocks, yields or exits. Scheduler state is touched only with
+//! IRQs masked, and a thread may not switch away holding a kernel lock.
+
+mod thread;
+mod wait;
+
+pub use thread::{Thread, ThreadState};
+pub use wait::WaitQueue;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::arch::context::switch_context;
+use crate::arch::irq;
+use crate::cpu;
+use crate::sync::IrqMutex;
+
+/// Most threads alive at once (the ready queue never reallocates).
+pub const MAX_THREADS: usize = 256;
+
+struct Scheduler {
+    ready: VecDeque<Arc<Thread>>,
+    current: Arc<Thread>,
+    idle: Arc<Thread>,
+    /// A thread that exited: dropped by the next thread to run, since a
+    /// thread cannot free the stack it is running on.
+    dead: Option<Arc<Thread>>,
+    threads: usize,
+}
+
+static SCHED: IrqMutex<Option<Scheduler>> = IrqMutex::new(None);
+static TICK: WaitQueue = WaitQueue::new();
+
+/// Makes the running boot flow the idle thread and starts scheduling.
+pub fn init() {
+    let idle = crate::heap::as_kernel(|| Arc::new(Thread::boot("idle")));
+    let ready = crate::heap::as_kernel(|| VecDeque::with_capacity(MAX_THREADS));
+    *SCHED.lock() = Some(Scheduler {
+        ready,
+        current: idle.clone(),
+        idle,
+        dead: None,
+        threads: 1,
+    });
+}
+
+/// The running thread.
+pub fn current() -> Arc<Thread> {
+    SCHED
+        .lock()
+        .as_ref()
+        .expect("sched::init ran")
+        .current
+        .clone()
+}
+
+/// Why a thread could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnError {
+    /// Its stack could not be charged (the account or heap is full).
+    NoMemory,
+    /// [`MAX_THREADS`] are running.
+    TooMany,
+}
+
+/// Starts a thread running `f`.
+///
+/// The stack is charged to the current scope and refused, not forced, over
+/// a limit; the thread's bookkeeping is the kernel's. The new thread runs
+/// with `scope`.
+///
+/// # Errors
+/// [`SpawnError`] if the stack cannot be had or too many threads run.
+pub fn spawn(
+    name: &'static str,
+    stack_bytes: usize,
+    scope: quota::Scope,
+    process: Option<Arc<crate::proc::Process>>,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<Arc<Thread>, SpawnError> {
+    let stack = crate::heap::try_alloc_stack(stack_bytes).ok_or(SpawnError::NoMemory)?;
+    let thread = crate::heap::as_kernel(|| {
+        let entry: Box<dyn FnOnce() + Send> = Box::new(f);
+        Arc::new(Thread::new(name, stack, scope, process, entry))
+    });
+    let mut guard = SCHED.lock();
+    let s = guard.as_mut().expect("sched::init ran");
+    if s.threads >= MAX_THREADS {
+        return Err(SpawnError::TooMany);
+    }
+    s.threads += 1;
+    thread.set_state(ThreadState::Ready);
+    s.ready.push_back(thread.clone());
+    Ok(thread)
+}
+
+/// Makes a blocked thread runnable.
+pub fn wake(thread: &Arc<Thread>) {
+    if thread.compare_state(ThreadState::Blocked, ThreadState::Ready)
+        && let Some(s) = SCHED.lock().as_mut()
+    {
+        s.ready.push_back(thread.clone());
+    }
+}
+
+/// Gives the CPU to the next ready thread, if any.
+pub fn yield_now() {
+    let saved = irq::save_and_mask();
+    switch();
+    irq::restore(saved);
+}
+
+/// The timer tick: asks for a reschedule and wakes sleepers.
+pub fn on_tick() {
+    cpu::this().need_resched.store(true, Relaxed);
+    TICK.wake_all();
+}
+
+/// At the end of an interrupt: switch if the tick asked for it.
+pub fn preempt_if_needed() {
+    if cpu::this().need_resched.swap(false, Relaxed) {
+        switch();
+    }
+}
+
+/// Blocks the running thread until `deadline_ticks` (in timer ticks).
+///
+/// # Errors
+/// If the calling process is killed or interrupted first.
+pub fn sleep_until(deadline_ticks: u64) -> Result<(), crate::proc::Errno> {
+    TICK.wait_until(|| crate::irq::ticks() >= deadline_ticks)
+}
+
+/// Ends the running thread. Its stack is freed by the next thread to run.
+pub fn exit_current() -> ! {
+    let _ = irq::save_and_mask();
+    current().set_state(ThreadState::Dead);
+    switch();
+    unreachable!("a dead thread was scheduled");
+}
+
+/// Switches to the next thread. IRQs must be masked and no lock held.
+fn switch() {
+    debug_assert!(irq::masked());
+    let depth = cpu::this().lock_depth();
+    assert!(
+        depth == 0,
+        "context switch while holding {depth} kernel lock(s)"
+    );
+    let (from, to) = {
+        let mut guard = SCHED.lock();
+        let s = guard.as_mut().expect("sched::init ran");
+        let Some(next) = s.ready.pop_front().or_else(|| {
+            (s.current.state() != ThreadState::Running && !Arc::ptr_eq(&s.current, &s.idle))
+                .then(|| s.idle.clone())
+        }) else {
+            return;
+        };
+        let prev = core::mem::replace(&mut s.current, next.clone());
+        match prev.state() {
+            ThreadState::Running if !Arc::ptr_eq(&prev, &s.idle) => {
+                prev.set_state(ThreadState::Ready);
+                s.ready.push_back(prev.clone());
+            }
+            ThreadState::Dead => {
+                s.threads -= 1;
+                s.dead = Some(prev.clone());
+            }
+            _ => {}
+        }
+        next.set_state(ThreadState::Running);
+        prev.save_scope(cpu::this().scope.get());
+        cpu::this().scope.replace(next.scope());
+        (prev.context_ptr(), next.context_ptr())
+    };
+    if from != to {
+        // SAFETY: IRQs are masked; `to` is the context of a thread the
+        // scheduler still owns (in `current`), saved by an earlier switch or
+        // built by `Thread::new` over its live stack, and `from` is the
+        // running thread's, owned by `prev` (kept alive in `dead`, the ready
+        // queue or a wait queue).
+        unsafe { switch_context(from, to) };
+    }
+    finish_switch();
+}
+
+/// Runs on the new thread after every switch: frees a thread that exited.
+fn finish_switch() {
+    let dead = SCHED.lock().as_mut().and_then(|s| s.dead.take());
+    drop(dead);
+}
+
+/// First Rust code of every new thread (from the trampoline).
+#[unsafe(no_mangle)]
+extern "C" fn thread_start() -> ! {
+    finish_switch();
+    irq::enable();
+    if let Some(entry) = current().take_entry() {
+        entry();
+    }
+    exit_current();
+}
+
+/// The idle loop: waits for interrupts forever.
+pub fn idle() -> ! {
+    irq::enable();
+    loop {
+        yield_now();
+        irq::wait();
+    }
+}
+
+/// The running thread's process, if the scheduler is free to ask (for the
+/// panic path, which must not wait on a lock).
+pub fn current_process() -> Option<Arc<crate::proc::Process>> {
+    SCHED.try_lock()?.as_ref()?.current.process.clone()
+}
+
+/// The running thread's name, for reports; safe to call from a panic.
+pub fn current_name() -> &'static str {
+    SCHED
+        .try_lock()
+        .and_then(|s| s.as_ref().map(|s| s.current.name))
+        .unwrap_or("?")
+}

@@ -1,0 +1,63 @@
+//! `echo`, `cat`, `ls`, `yes`.
+
+use crate::io::Ctx;
+use crate::proc::Errno;
+use crate::vfs;
+use crate::{out, outln};
+
+pub(super) fn echo(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    let text = ctx.args[1..].join(" ");
+    match outln!(ctx, "{text}") {
+        Ok(()) => Ok(0),
+        Err(Errno::Invalid) => Ok(1),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) fn cat(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    if ctx.args.len() < 2 {
+        return Ok(super::usage(ctx));
+    }
+    let mut status = 0;
+    for i in 1..ctx.args.len() {
+        let path = ctx.args[i].clone();
+        match vfs::read(ctx.process, &path) {
+            Ok(bytes) => ctx.write(&bytes)?,
+            Err(e) => {
+                ctx.error(format_args!("{path}: {e}"));
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+pub(super) fn ls(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    if ctx.args.len() > 2 {
+        return Ok(super::usage(ctx));
+    }
+    let path = ctx.args.get(1).cloned().unwrap_or_else(|| "/".into());
+    match vfs::list(ctx.process, &path) {
+        Ok(names) => {
+            for name in names {
+                outln!(ctx, "{name}")?;
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            ctx.error(format_args!("{path}: {e}"));
+            Ok(1)
+        }
+    }
+}
+
+pub(super) fn yes(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    let text = if ctx.args.len() > 1 {
+        ctx.args[1..].join(" ")
+    } else {
+        "y".into()
+    };
+    loop {
+        out!(ctx, "{text}\n")?;
+    }
+}

@@ -1,0 +1,82 @@
+//! `memquota`: the account table, one process's quota, or setting limits.
+
+use procfs::{LimitKind, SetLimit};
+
+use crate::io::Ctx;
+use crate::proc::{self, Errno};
+use crate::vfs::{self, Buffer};
+
+pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    let owned = ctx.args.clone();
+    let args: alloc::vec::Vec<&str> = owned
+        .iter()
+        .skip(1)
+        .map(alloc::string::String::as_str)
+        .collect();
+    match args.as_slice() {
+        [] => {
+            let mut buf = Buffer(alloc::vec::Vec::new());
+            if vfs::render_table(&mut buf).is_err() {
+                ctx.error(format_args!("{}", Errno::NoMemory));
+                return Ok(1);
+            }
+            ctx.write(&buf.0)?;
+            Ok(0)
+        }
+        [pid] => {
+            let path = alloc::format!("/proc/{pid}/memquota");
+            match vfs::read(ctx.process, &path) {
+                Ok(bytes) => {
+                    ctx.write(&bytes)?;
+                    Ok(0)
+                }
+                Err(e) => {
+                    ctx.error(format_args!("{pid}: {e}"));
+                    Ok(1)
+                }
+            }
+        }
+        [verb @ ("set" | "high"), who, size] => {
+            let kind = if *verb == "set" {
+                LimitKind::Max
+            } else {
+                LimitKind::High
+            };
+            Ok(set(ctx, kind, who, size))
+        }
+        _ => Ok(super::usage(ctx)),
+    }
+}
+
+fn set(ctx: &Ctx<'_>, kind: LimitKind, who: &str, size: &str) -> i32 {
+    let pid = if who == "session" {
+        ctx.process.session.sid
+    } else if let Ok(pid) = who.parse::<u32>() {
+        pid
+    } else {
+        ctx.error(format_args!("'{who}' is neither a pid nor 'session'"));
+        return super::usage(ctx);
+    };
+    let limit = match procfs::parse_size(size.as_bytes()) {
+        Ok(limit) => limit,
+        Err(e) => {
+            ctx.error(format_args!("{e}"));
+            return 1;
+        }
+    };
+    let Some(request) = SetLimit::new(kind, limit) else {
+        ctx.error(format_args!("{size}: too large"));
+        return 1;
+    };
+    let Some(target) = proc::find(pid) else {
+        ctx.error(format_args!("{pid}: no such process"));
+        return 1;
+    };
+    match vfs::set_limit(ctx.process, &target, request) {
+        Ok(()) => 0,
+        Err(e) => {
+            ctx.error(format_args!("{pid}: {e}"));
+            1
+        }
+    }
+}

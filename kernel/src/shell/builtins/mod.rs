@@ -1,0 +1,148 @@
+//! The shell's commands. Each runs as its own process; its output goes to
+//! the console or a file, and every output line is a safe point.
+
+mod files;
+mod hog;
+mod memquota;
+mod system;
+
+use crate::io::Ctx;
+use crate::proc::Errno;
+use crate::{out, outln};
+
+/// A command.
+pub struct Builtin {
+    /// Its name.
+    pub name: &'static str,
+    /// Its usage line.
+    pub usage: &'static str,
+    /// What it does.
+    pub help: &'static str,
+    /// Runs it.
+    pub run: fn(&mut Ctx<'_>) -> Result<i32, Errno>,
+}
+
+/// Every command, in `help` order.
+pub static BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "help",
+        usage: "help [COMMAND]",
+        help: "list commands, or explain one",
+        run: help,
+    },
+    Builtin {
+        name: "echo",
+        usage: "echo [TEXT...]",
+        help: "print TEXT",
+        run: files::echo,
+    },
+    Builtin {
+        name: "cat",
+        usage: "cat FILE...",
+        help: "print files",
+        run: files::cat,
+    },
+    Builtin {
+        name: "ls",
+        usage: "ls [DIR]",
+        help: "list a directory (default /)",
+        run: files::ls,
+    },
+    Builtin {
+        name: "ps",
+        usage: "ps",
+        help: "list processes: pid, ppid, sid, state, memory, name",
+        run: system::ps,
+    },
+    Builtin {
+        name: "kill",
+        usage: "kill PID",
+        help: "kill a process of this session",
+        run: system::kill,
+    },
+    Builtin {
+        name: "sleep",
+        usage: "sleep SECONDS",
+        help: "wait (fractions like 0.5 allowed)",
+        run: system::sleep,
+    },
+    Builtin {
+        name: "memquota",
+        usage: "memquota [PID | set PID|session SIZE | high PID|session SIZE]",
+        help: "show the account table or one process's quota; set max or high",
+        run: memquota::memquota,
+    },
+    Builtin {
+        name: "free",
+        usage: "free",
+        help: "heap totals",
+        run: system::free,
+    },
+    Builtin {
+        name: "uptime",
+        usage: "uptime",
+        help: "time since boot",
+        run: system::uptime,
+    },
+    Builtin {
+        name: "hog",
+        usage: "hog SIZE [--step N] [--infallible]",
+        help: "allocate SIZE bytes of kernel memory in steps (fallibly, unless --infallible)",
+        run: hog::hog,
+    },
+    Builtin {
+        name: "yes",
+        usage: "yes [TEXT]",
+        help: "print TEXT (default y) forever",
+        run: files::yes,
+    },
+    Builtin {
+        name: "exit",
+        usage: "exit [CODE]",
+        help: "leave the shell",
+        run: help,
+    },
+    Builtin {
+        name: "poweroff",
+        usage: "poweroff",
+        help: "turn the machine off",
+        run: system::poweroff,
+    },
+];
+
+/// The command called `name`.
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// Prints `usage` for the running command and returns the exit code 2.
+pub(super) fn usage(ctx: &Ctx<'_>) -> i32 {
+    let name = ctx.args[0].as_str();
+    let line = find(name).map_or("", |b| b.usage);
+    ctx.error(format_args!("usage: {line}"));
+    2
+}
+
+fn help(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    let Some(name) = ctx.args.get(1).cloned() else {
+        for b in BUILTINS {
+            outln!(ctx, "  {:<64} {}", b.usage, b.help)?;
+        }
+        out!(
+            ctx,
+            "Commands run as child processes; 'cmd &' runs one in the background,\n"
+        )?;
+        outln!(
+            ctx,
+            "'cmd > FILE' sends its output to FILE, ';' separates commands, Ctrl-C interrupts."
+        )?;
+        return Ok(0);
+    };
+    if let Some(b) = find(&name) {
+        outln!(ctx, "usage: {}\n{}", b.usage, b.help)?;
+        Ok(0)
+    } else {
+        ctx.error(format_args!("no command '{name}'"));
+        Ok(1)
+    }
+}

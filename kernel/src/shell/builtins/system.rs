@@ -1,0 +1,151 @@
+//! `ps`, `kill`, `sleep`, `free`, `uptime`, `poweroff`.
+
+use crate::heap;
+use crate::io::Ctx;
+use crate::irq::{TICK_HZ, ticks};
+use crate::outln;
+use crate::proc::{self, Errno, ProcState};
+
+pub(super) fn ps(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    if ctx.args.len() > 1 {
+        return Ok(super::usage(ctx));
+    }
+    outln!(
+        ctx,
+        "{:>5} {:>5} {:>5} {:<6} {:>10} {:>10} NAME",
+        "PID",
+        "PPID",
+        "SID",
+        "STATE",
+        "CURRENT",
+        "MAX"
+    )?;
+    for p in proc::list() {
+        let state = match p.state() {
+            ProcState::Live if p.pid == ctx.process.pid => "run",
+            ProcState::Live => "sleep",
+            ProcState::Exited(_) => "zombie",
+        };
+        let (current, max) = p
+            .account_snapshot()
+            .map_or((0, quota::Limit::Unlimited), |a| (a.current, a.max));
+        outln!(
+            ctx,
+            "{:>5} {:>5} {:>5} {:<6} {:>10} {:>10} {}",
+            p.pid,
+            p.ppid,
+            p.session.sid,
+            state,
+            current,
+            max,
+            p.name
+        )?;
+    }
+    Ok(0)
+}
+
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "every builtin has the table's signature"
+)]
+pub(super) fn kill(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    let [_, pid] = ctx.args.as_slice() else {
+        return Ok(super::usage(ctx));
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        ctx.error(format_args!("'{pid}' is not a pid"));
+        return Ok(super::usage(ctx));
+    };
+    match proc::kill(ctx.process, pid) {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            ctx.error(format_args!("{pid}: {e}"));
+            Ok(1)
+        }
+    }
+}
+
+/// Parses seconds like `2`, `0.5` or `1.25` into timer ticks.
+fn parse_seconds(text: &str) -> Option<u64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.len() > 3 {
+        return None;
+    }
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let mut millis: u64 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().ok()?
+    };
+    for _ in fraction.len()..3 {
+        millis *= 10;
+    }
+    let total_millis = whole.checked_mul(1000)?.checked_add(millis)?;
+    Some(total_millis.checked_mul(TICK_HZ)? / 1000)
+}
+
+pub(super) fn sleep(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    let [_, seconds] = ctx.args.as_slice() else {
+        return Ok(super::usage(ctx));
+    };
+    let Some(ticks) = parse_seconds(seconds) else {
+        ctx.error(format_args!("'{seconds}' is not a number of seconds"));
+        return Ok(super::usage(ctx));
+    };
+    ctx.sleep(ticks)?;
+    Ok(0)
+}
+
+pub(super) fn free(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    let h = heap::snapshot();
+    outln!(
+        ctx,
+        "{:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "total",
+        "used",
+        "free",
+        "floor",
+        "kernel",
+        "sessions"
+    )?;
+    outln!(
+        ctx,
+        "heap {:>7} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        h.size,
+        h.used,
+        h.free,
+        h.floor,
+        h.table.kernel_bytes,
+        h.table.user_bytes
+    )?;
+    Ok(0)
+}
+
+pub(super) fn uptime(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    let t = ticks();
+    outln!(
+        ctx,
+        "up {}.{:02} s, {} processes",
+        t / TICK_HZ,
+        t % TICK_HZ,
+        proc::list().len()
+    )?;
+    Ok(0)
+}
+
+pub(super) fn poweroff(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    if !ctx.process.session.root {
+        ctx.error(format_args!("only root may power off"));
+        return Ok(1);
+    }
+    outln!(ctx, "powering off")?;
+    crate::arch::psci::system_off();
+}
