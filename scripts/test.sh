@@ -7,6 +7,7 @@ cd "$ROOT"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 setup_rust
+apt_install qemu-system-arm
 
 say "format"
 cargo fmt --all -- --check
@@ -20,7 +21,7 @@ cargo clippy --target aarch64-unknown-none -p quota -p procfs -p sshd -p kernel 
 say "build the library crates for aarch64-unknown-none"
 cargo build --target aarch64-unknown-none -p quota -p procfs -p sshd
 
-say "host tests (unit, property, threads)"
+say "host tests (unit, property, threads) and system tests (the kernel in QEMU)"
 cargo test
 
 say "loom model of the charge protocol"

@@ -1,2 +1,196 @@
-//! System tests: boot the real kernel in QEMU and drive it as a person
-//! would. Empty until the kernel issue adds the first of them.
+//! Drives the real kernel in QEMU through its serial console, as a person
+//! at the terminal would: type a line, read what comes back.
+//!
+//! Every guest has a hard deadline: a watchdog kills QEMU when it passes,
+//! so a hung kernel fails its test instead of hanging CI. Each wait for
+//! output has its own, shorter timeout.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The console shell's prompt (root's session).
+pub const PROMPT: &str = "memquota# ";
+
+/// How long one guest may live at most.
+pub const GUEST_DEADLINE: Duration = Duration::from_mins(4);
+
+/// How long to wait for one expected output.
+pub const STEP_TIMEOUT: Duration = Duration::from_mins(1);
+
+/// The workspace root.
+///
+/// # Panics
+/// Never: `tests/` always has a parent directory.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Builds the release kernel (once per test binary) and returns its path.
+///
+/// # Panics
+/// If the build fails.
+pub fn kernel() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "--release", "--quiet"])
+                .current_dir(root().join("kernel"))
+                .status()
+                .expect("run cargo");
+            assert!(status.success(), "building the kernel failed");
+            root().join("target/aarch64-unknown-none/release/kernel")
+        })
+        .clone()
+}
+
+/// A booted guest.
+pub struct Guest {
+    child: Child,
+    stdin: ChildStdin,
+    output: Arc<(Mutex<Vec<u8>>, Condvar)>,
+    /// Output before this offset has been consumed by `expect`.
+    seen: usize,
+    started: Instant,
+}
+
+impl Guest {
+    /// Boots the kernel with `append` as its boot parameters and waits for
+    /// the first prompt.
+    ///
+    /// # Panics
+    /// If QEMU cannot start or no prompt appears in time.
+    pub fn boot(append: &str) -> Guest {
+        let mut child = Command::new("qemu-system-aarch64")
+            .args(["-machine", "virt", "-cpu", "max", "-smp", "1", "-m", "128M"])
+            .args([
+                "-display",
+                "none",
+                "-serial",
+                "stdio",
+                "-monitor",
+                "none",
+                "-no-reboot",
+            ])
+            .arg("-kernel")
+            .arg(kernel())
+            .args(["-append", append])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start qemu-system-aarch64 (scripts/test.sh installs it)");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let output = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let (lock, cv) = &*sink;
+                lock.lock()
+                    .expect("output lock")
+                    .extend_from_slice(&buf[..n]);
+                cv.notify_all();
+            }
+        });
+        let pid = child.id();
+        std::thread::spawn(move || {
+            std::thread::sleep(GUEST_DEADLINE);
+            // The guest outlived its deadline: kill it so the test fails.
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        });
+        let mut guest = Guest {
+            child,
+            stdin,
+            output,
+            seen: 0,
+            started: Instant::now(),
+        };
+        guest.expect(PROMPT);
+        guest
+    }
+
+    /// Time since QEMU was started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Sends raw bytes to the console.
+    ///
+    /// # Panics
+    /// If QEMU has gone.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stdin
+            .write_all(bytes)
+            .expect("write to the guest console");
+        self.stdin.flush().expect("flush the guest console");
+    }
+
+    /// Waits until `pattern` appears after what was already consumed and
+    /// returns the output up to and including it.
+    ///
+    /// # Panics
+    /// If it does not appear within [`STEP_TIMEOUT`], showing the output.
+    pub fn expect(&mut self, pattern: &str) -> String {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let (lock, cv) = &*self.output;
+        let mut out = lock.lock().expect("output lock");
+        loop {
+            let text = String::from_utf8_lossy(&out[self.seen..]).into_owned();
+            if let Some(at) = text.find(pattern) {
+                let end = at + pattern.len();
+                // Advance by the bytes of the matched prefix.
+                self.seen += text[..end].len();
+                return text[..end].to_string();
+            }
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "timed out waiting for {pattern:?}; output so far:\n{text}"
+            );
+            out = cv.wait_timeout(out, deadline - now).expect("output lock").0;
+        }
+    }
+
+    /// Types `line` at the prompt and returns what it printed, without the
+    /// echoed line and the next prompt.
+    pub fn run(&mut self, line: &str) -> String {
+        self.send(line.as_bytes());
+        self.send(b"\r");
+        let out = self.expect(PROMPT);
+        let body = out.strip_suffix(PROMPT).unwrap_or(&out);
+        let body = body.replace("\r\n", "\n");
+        match body.split_once('\n') {
+            Some((echo, rest)) if echo.ends_with(line) => rest.to_string(),
+            _ => body,
+        }
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of `key` in a `key value` or `Key: value` file.
+///
+/// # Panics
+/// If the key is missing or not a number.
+pub fn field(text: &str, key: &str) -> u64 {
+    let value = procfs::find_field(text, key).unwrap_or_else(|| panic!("no {key} in:\n{text}"));
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} = {value:?} is not a number"))
+}

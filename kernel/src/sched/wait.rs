@@ -33,7 +33,13 @@ impl WaitQueue {
         let result = self.wait_loop(&me, ready);
         // Leave no reference behind: a stale entry would keep an exited
         // thread's stack (charged to its process) alive.
-        self.waiters.lock().retain(|t| !Arc::ptr_eq(t, &me));
+        let mut waiters = self.waiters.lock();
+        waiters.retain(|t| !Arc::ptr_eq(t, &me));
+        if waiters.is_empty() {
+            // Give the buffer back, so idle queues hold no memory.
+            waiters.shrink_to_fit();
+        }
+        drop(waiters);
         result
     }
 

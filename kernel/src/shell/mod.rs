@@ -129,4 +129,9 @@ fn reap_jobs(me: &Process, jobs: &mut Vec<(Pid, String)>) {
         }
         None => true,
     });
+    if jobs.is_empty() {
+        // No job list kept once every job is collected: the session's usage
+        // returns exactly to what it was.
+        jobs.shrink_to_fit();
+    }
 }

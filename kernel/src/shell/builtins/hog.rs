@@ -31,7 +31,7 @@ fn parse(args: &[alloc::string::String]) -> Result<Options, alloc::string::Strin
     let bytes = |w: &str| match procfs::parse_size(w.as_bytes()) {
         Ok(Limit::Bytes(n)) => Ok(n),
         Ok(Limit::Unlimited) => Err(alloc::format!("{w}: a size is needed, not 'max'")),
-        Err(e) => Err(alloc::format!("{e}")),
+        Err(e) => Err(alloc::format!("{w}: {e}")),
     };
     while let Some(w) = words.next() {
         match w.as_str() {

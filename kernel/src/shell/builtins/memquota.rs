@@ -60,7 +60,7 @@ fn set(ctx: &Ctx<'_>, kind: LimitKind, who: &str, size: &str) -> i32 {
     let limit = match procfs::parse_size(size.as_bytes()) {
         Ok(limit) => limit,
         Err(e) => {
-            ctx.error(format_args!("{e}"));
+            ctx.error(format_args!("{size}: {e}"));
             return 1;
         }
     };

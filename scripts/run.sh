@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's run command: installs what is missing, builds the kernel and
+# boots it in QEMU with the serial console on this terminal. `poweroff` in
+# the shell ends it (or Ctrl-A then X).
+#
+#   scripts/run.sh [--ram SIZE] [--heap SIZE] [--floor SIZE]
+#                  [--session-max SIZE] [--emergency SIZE] [--debug]
+#
+# SIZE takes K/M/G suffixes. Defaults: 128M of RAM, a heap of a quarter of
+# RAM, a floor of an eighth of the heap, sessions limited to 8M.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$ROOT"
+
+ram=128M
+append=()
+profile=release
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --ram) ram="${2:?--ram needs a size}"; shift 2 ;;
+        --heap) append+=("heap=${2:?--heap needs a size}"); shift 2 ;;
+        --floor) append+=("floor=${2:?--floor needs a size}"); shift 2 ;;
+        --session-max) append+=("session_max=${2:?--session-max needs a size}"); shift 2 ;;
+        --emergency) append+=("emergency=${2:?--emergency needs a size}"); shift 2 ;;
+        --debug) profile=dev; shift ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+setup_rust
+apt_install qemu-system-arm
+say "building the kernel ($profile)"
+(cd kernel && cargo build --profile "$profile" --quiet)
+dir=release
+[ "$profile" = dev ] && dir=debug
+say "booting: RAM $ram, boot parameters: ${append[*]:-(defaults)}"
+MEMQUOTA_RAM="$ram" MEMQUOTA_APPEND="${append[*]:-}" \
+    exec scripts/qemu.sh "target/aarch64-unknown-none/$dir/kernel"

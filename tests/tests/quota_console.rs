@@ -1,0 +1,158 @@
+//! The kernel's quota features, used from the serial console as a person
+//! would: set limits, read procfs, run a greedy command, and check that the
+//! kernel and the shell carry on and nothing is leaked.
+
+use system_tests::{Guest, field};
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn self_memquota_reports_the_commands_own_account_and_session() {
+    let mut g = Guest::boot("session_max=8M");
+    let out = g.run("cat /proc/self/memquota");
+    let pid = field(&out, "pid");
+    assert_ne!(pid, 1, "cat runs as its own process, not the shell:\n{out}");
+    assert_eq!(field(&out, "sid"), 1);
+    assert!(
+        field(&out, "current") > 0,
+        "cat's stack is charged to it:\n{out}"
+    );
+    assert_eq!(field(&out, "session.max"), 8 * MIB);
+    assert!(field(&out, "session.current") > field(&out, "current"));
+    let boot = g.uptime();
+    eprintln!("boot to prompt and one command: {boot:?}");
+}
+
+#[test]
+fn limits_set_by_procfs_writes_and_memquota_read_back() {
+    let mut g = Guest::boot("");
+    assert_eq!(g.run("echo 4M > /proc/1/memquota"), "");
+    assert_eq!(field(&g.run("memquota 1"), "max"), 4 * MIB);
+    assert_eq!(g.run("echo high 3M > /proc/1/memquota"), "");
+    assert_eq!(field(&g.run("cat /proc/1/memquota"), "high"), 3 * MIB);
+    assert_eq!(g.run("memquota set session 6M"), "");
+    assert_eq!(field(&g.run("memquota 1"), "max"), 6 * MIB);
+    assert_eq!(g.run("memquota high session max"), "");
+    // A child process's own limit, while it runs.
+    let started = g.run("sleep 30 &");
+    let pid: u32 = started
+        .trim()
+        .trim_start_matches('[')
+        .split(']')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(g.run(&format!("memquota set {pid} 512K")), "");
+    let child = g.run(&format!("cat /proc/{pid}/memquota"));
+    assert_eq!(field(&child, "max"), 512 * 1024);
+    assert_eq!(field(&child, "session.max"), 6 * MIB);
+    // The killed job is collected before the next prompt.
+    assert_eq!(
+        g.run(&format!("kill {pid}")),
+        format!("sh: sleep[{pid}]: killed\n")
+    );
+}
+
+#[test]
+fn bad_procfs_writes_get_a_clear_error_and_change_nothing() {
+    let mut g = Guest::boot("session_max=8M");
+    let before = g.run("memquota 1");
+    for (input, token) in [
+        ("abc", "abc"),
+        ("-1", "-1"),
+        ("4Q", "4Q"),
+        ("99999999999999999999", "99999999999999999999"),
+        ("4M 5M", "5M"),
+        ("high", "high"),
+    ] {
+        let out = g.run(&format!("echo {input} > /proc/1/memquota"));
+        let line = out.trim();
+        assert_eq!(line.lines().count(), 1, "one line for {input:?}: {out}");
+        assert!(line.starts_with("echo: /proc/1/memquota: "), "{out}");
+        assert!(line.contains(token), "the error names {token:?}: {out}");
+    }
+    let out = g.run("echo > /proc/1/memquota");
+    assert!(out.contains("empty"), "{out}");
+    let after = g.run("memquota 1");
+    for key in ["max", "high", "session.max"] {
+        assert_eq!(
+            procfs::find_field(&after, key),
+            procfs::find_field(&before, key),
+            "{key} changed"
+        );
+    }
+    assert!(g.run("memquota set session 12X").contains("12X"));
+    assert!(g.run("memquota set nobody 1M").contains("usage"));
+    assert!(
+        g.run("echo 1M > /proc/999/memquota")
+            .contains("no such file")
+    );
+    assert!(g.run("frobnicate").contains("command not found"));
+    assert!(g.run("hog").contains("usage"));
+    assert!(g.run("hog 1M --step 0").contains("usage"));
+}
+
+#[test]
+fn hog_past_the_limit_is_refused_then_killed_and_the_shell_survives() {
+    let mut g = Guest::boot("session_max=4M");
+    let out = g.run("hog 8M");
+    assert!(out.contains("hog: refused after"), "{out}");
+    let out = g.run("hog 8M --infallible");
+    assert!(out.contains("killed: out of memory"), "{out}");
+    assert!(out.contains("limit of 4194304 bytes"), "{out}");
+    assert!(out.contains("suggested limit: "), "{out}");
+    assert_eq!(g.run("echo still here"), "still here\n");
+    let session = g.run("memquota 1");
+    assert_eq!(field(&session, "events.oom_kill"), 1, "{session}");
+    assert!(field(&session, "events.max") >= 1, "{session}");
+    assert!(
+        field(&session, "session.peak") <= 4 * MIB + 64 * 1024,
+        "within the overdraft: {session}"
+    );
+}
+
+#[test]
+fn ctrl_c_interrupts_the_foreground_job() {
+    let mut g = Guest::boot("");
+    g.send(b"yes\r");
+    g.expect("y\r\ny\r\n");
+    g.send(b"\x03");
+    g.expect(system_tests::PROMPT);
+    assert_eq!(g.run("echo ok"), "ok\n");
+}
+
+#[test]
+fn two_hundred_background_hogs_leave_accounts_and_heap_at_baseline() {
+    let mut g = Guest::boot("session_max=16M");
+    // Warm up once, so lazily grown kernel structures are at their size.
+    g.run("hog 64K & hog 64K");
+    g.run("sleep 0.2");
+    let base_info = g.run("cat /proc/meminfo");
+    let base_session = g.run("memquota 1");
+    for _ in 0..20 {
+        g.run(&["hog 256K &"; 10].join(" "));
+    }
+    // Let every job finish, then let the shell collect them.
+    g.run("sleep 2");
+    g.run("echo collected");
+    let info = g.run("cat /proc/meminfo");
+    let session = g.run("memquota 1");
+    for key in [
+        "HeapUsed",
+        "KernelBytes",
+        "SessionBytes",
+        "Allocations",
+        "AccountsLive",
+        "AccountsOrphaned",
+        "AccountingErrors",
+    ] {
+        assert_eq!(
+            field(&info, key),
+            field(&base_info, key),
+            "{key}:\n{base_info}\n---\n{info}"
+        );
+    }
+    assert_eq!(field(&session, "current"), field(&base_session, "current"));
+    assert!(field(&session, "session.peak") >= 256 * 1024);
+}
