@@ -17,11 +17,12 @@ cargo clippy --all-targets -- -D warnings
 
 say "clippy (every crate for aarch64-unknown-none)"
 cargo clippy --target aarch64-unknown-none -p quota -p procfs -p sshd -p kernel -- -D warnings
+cargo clippy --target aarch64-unknown-none -p kernel --features ktest --target-dir target/ktest -- -D warnings
 
 say "build the library crates for aarch64-unknown-none"
 cargo build --target aarch64-unknown-none -p quota -p procfs -p sshd
 
-say "host tests (unit, property, threads) and system tests (the kernel in QEMU)"
+say "host tests (unit, property, threads), system tests (the kernel in QEMU), in-kernel tests"
 cargo test
 
 say "loom model of the charge protocol"

@@ -8,6 +8,9 @@
 
 #![no_std]
 #![no_main]
+// A test build runs the in-kernel tests instead of the shell, which then
+// goes unused; normal builds still report dead code.
+#![cfg_attr(feature = "ktest", allow(dead_code))]
 
 extern crate alloc;
 
@@ -19,6 +22,8 @@ mod cpu;
 mod heap;
 mod io;
 mod irq;
+#[cfg(feature = "ktest")]
+mod ktest;
 mod panic;
 mod proc;
 mod sched;
@@ -89,6 +94,9 @@ extern "C" fn kernel_main(dtb: usize) -> ! {
     };
     let millis = arch::timer::now() * 1000 / arch::timer::frequency();
     kprintln!("boot: kernel ready {millis} ms after power-on");
+    #[cfg(feature = "ktest")]
+    sched::spawn("ktest", 64 << 10, scope, None, || ktest::run_all()).expect("spawn the tests");
+    #[cfg(not(feature = "ktest"))]
     sched::spawn("console", 16 << 10, scope, None, move || {
         console_sessions(params);
     })
@@ -106,6 +114,7 @@ fn console_sessions(params: cmdline::Params) {
             parent: None,
             root_session: true,
             session_max: params.session_max,
+            foreground: false,
         };
         match proc::spawn(spawn, alloc::boxed::Box::new(shell::run)) {
             Ok(shell) => proc::wait_exit(&shell),

@@ -156,3 +156,46 @@ fn two_hundred_background_hogs_leave_accounts_and_heap_at_baseline() {
     assert_eq!(field(&session, "current"), field(&base_session, "current"));
     assert!(field(&session, "session.peak") >= 256 * 1024);
 }
+
+#[test]
+fn a_session_that_ends_releases_its_accounts() {
+    let mut g = Guest::boot("session_max=8M");
+    let before = g.run("cat /proc/meminfo");
+    g.run("hog 1M & sleep 0.5");
+    // The console shell exits; the kernel starts a new session.
+    g.send(b"exit\r");
+    g.expect("memquota: per-session kernel memory quotas");
+    g.expect(system_tests::PROMPT);
+    let after = g.run("cat /proc/meminfo");
+    for key in [
+        "HeapUsed",
+        "KernelBytes",
+        "SessionBytes",
+        "AccountsLive",
+        "AccountsOrphaned",
+    ] {
+        assert_eq!(
+            field(&after, key),
+            field(&before, key),
+            "{key}:\n{before}\n---\n{after}"
+        );
+    }
+    let table = g.run("memquota");
+    assert!(
+        !table
+            .lines()
+            .any(|l| l.split_whitespace().nth(3) == Some("1")),
+        "session 1 is gone:\n{table}"
+    );
+}
+
+#[test]
+fn an_allocation_beyond_the_overdraft_terminates_only_that_process() {
+    let mut g = Guest::boot("session_max=4M");
+    let out = g.run("hog 16M --infallible --step 1M");
+    assert!(out.contains("terminated on the spot"), "{out}");
+    assert!(out.contains("bytes leaked"), "the leak is reported: {out}");
+    assert_eq!(g.run("echo kernel fine"), "kernel fine\n");
+    let info = g.run("cat /proc/meminfo");
+    assert_eq!(field(&info, "AccountingErrors"), 0);
+}

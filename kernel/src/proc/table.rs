@@ -36,6 +36,9 @@ pub struct Spawn {
     pub root_session: bool,
     /// For a new session: its account's hard limit.
     pub session_max: Limit,
+    /// Make it the console's foreground job before it first runs, so a
+    /// Ctrl-C typed as soon as it starts reaches it.
+    pub foreground: bool,
 }
 
 fn tag(pid: Pid, sid: Pid) -> u64 {
@@ -101,18 +104,29 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, Errno> {
         fallible: false,
     };
     let runner = process.clone();
+    // In the table (and the foreground) before its thread can first run, so
+    // a kill or a Ctrl-C typed as soon as it starts finds it.
+    heap::as_kernel(|| TABLE.lock().insert(pid, process.clone()));
+    if spec.foreground {
+        FOREGROUND.store(pid, Relaxed);
+    }
     let thread = heap::charge_to(process.account(), || {
         sched::spawn(
             "process",
             STACK_BYTES,
             scope,
             Some(process.clone()),
-            move || run(&runner, body),
+            move || {
+                run(&runner, body);
+            },
         )
     })
-    .map_err(|_| Errno::NoMemory)?;
+    .map_err(|_| {
+        let _ = FOREGROUND.compare_exchange(pid, 0, Relaxed, Relaxed);
+        reap(pid);
+        Errno::NoMemory
+    })?;
     process.thread.call_once(|| Arc::downgrade(&thread));
-    heap::as_kernel(|| TABLE.lock().insert(pid, process.clone()));
     Ok(process)
 }
 

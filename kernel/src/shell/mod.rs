@@ -88,6 +88,7 @@ fn run_command(
         parent: Some(me.clone()),
         root_session: false,
         session_max: quota::Limit::Unlimited,
+        foreground: !command.background,
     };
     let child = match proc::spawn(spawn, body) {
         Ok(child) => child,
@@ -103,7 +104,6 @@ fn run_command(
         jobs.push((pid, name));
         return Ok(());
     }
-    proc::set_foreground(pid);
     let status = proc::wait(me, pid);
     proc::set_foreground(0);
     report(pid, &name, &status?, false);

@@ -1,0 +1,78 @@
+//! Accounts through the real global allocator (talc in `TrackingAlloc`).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use quota::{AccountFlags, Limit, NewAccount};
+
+use super::Test;
+use crate::ensure;
+use crate::heap::{self, ACCOUNTS};
+
+pub const TESTS: &[Test] = &[
+    Test {
+        name: "accounts::allocations_are_charged_exactly",
+        run: allocations_are_charged_exactly,
+    },
+    Test {
+        name: "accounts::fallible_refusal_changes_nothing",
+        run: fallible_refusal_changes_nothing,
+    },
+];
+
+fn allocations_are_charged_exactly() -> Result<(), String> {
+    let before = heap::snapshot().used;
+    let account = ACCOUNTS
+        .create(
+            Some(heap::users_account()),
+            NewAccount {
+                flags: AccountFlags::empty(),
+                tag: 0,
+            },
+        )
+        .map_err(|e| alloc::format!("create: {e:?}"))?;
+    let id = account.id();
+    let v: Vec<u8> = heap::charge_to(&account, || Vec::with_capacity(1000));
+    let charged = ACCOUNTS.snapshot(id).map_or(0, |a| a.current);
+    ensure!(
+        charged == 1000 + quota::HEADER_SIZE,
+        "charged {charged}, expected 1008"
+    );
+    drop(v);
+    let left = ACCOUNTS.snapshot(id).map_or(usize::MAX, |a| a.current);
+    ensure!(left == 0, "{left} bytes left after the free");
+    drop(account);
+    ensure!(
+        ACCOUNTS.snapshot(id).is_none(),
+        "the account was not released"
+    );
+    let after = heap::snapshot().used;
+    ensure!(after == before, "heap used {after}, was {before}");
+    Ok(())
+}
+
+fn fallible_refusal_changes_nothing() -> Result<(), String> {
+    let account = ACCOUNTS
+        .create(
+            Some(heap::users_account()),
+            NewAccount {
+                flags: AccountFlags::empty(),
+                tag: 0,
+            },
+        )
+        .map_err(|e| alloc::format!("create: {e:?}"))?;
+    let _ = ACCOUNTS.set_max(account.id(), Limit::Bytes(4096));
+    let mut v: Vec<u8> = Vec::new();
+    let refused = heap::charge_to(&account, || heap::fallible(|| v.try_reserve_exact(8192)));
+    ensure!(refused.is_err(), "8 KiB fit a 4 KiB limit");
+    let snap = ACCOUNTS.snapshot(account.id()).ok_or("account vanished")?;
+    ensure!(
+        snap.current == 0 && snap.events.max == 1,
+        "after refusal: {snap:?}"
+    );
+    ensure!(
+        !ACCOUNTS.kill_pending(account.id()),
+        "a fallible refusal flagged a kill"
+    );
+    Ok(())
+}

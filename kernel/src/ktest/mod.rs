@@ -1,0 +1,59 @@
+//! In-kernel tests: built with `--features ktest`, the kernel runs these
+//! instead of the console shell and exits QEMU through semihosting with
+//! status 0 if all passed, 1 otherwise. `tests/tests/ktest.rs` boots it.
+//!
+//! Each module registers its cases in a `TESTS` table; a case returns
+//! `Err(message)` to fail.
+
+mod accounts;
+mod process;
+mod procfs_vfs;
+mod scheduler;
+
+use alloc::string::String;
+
+use crate::kprintln;
+
+/// A registered test case.
+pub struct Test {
+    /// Its name.
+    pub name: &'static str,
+    /// Runs it.
+    pub run: fn() -> Result<(), String>,
+}
+
+/// Fails the test with a formatted message unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(alloc::format!("{} ({}:{})", format_args!($($arg)*), file!(), line!()));
+        }
+    };
+}
+
+const SUITES: &[&[Test]] = &[
+    scheduler::TESTS,
+    accounts::TESTS,
+    process::TESTS,
+    procfs_vfs::TESTS,
+];
+
+/// Runs every case, prints a summary and exits QEMU with the result.
+pub fn run_all() -> ! {
+    let (mut passed, mut failed) = (0u32, 0u32);
+    for test in SUITES.iter().flat_map(|s| s.iter()) {
+        match (test.run)() {
+            Ok(()) => {
+                passed += 1;
+                kprintln!("ktest {} ... ok", test.name);
+            }
+            Err(message) => {
+                failed += 1;
+                kprintln!("ktest {} ... FAILED: {message}", test.name);
+            }
+        }
+    }
+    kprintln!("ktest: {passed} passed, {failed} failed");
+    crate::arch::semihost::exit(u32::from(failed > 0));
+}

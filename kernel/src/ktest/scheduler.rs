@@ -1,0 +1,77 @@
+//! The scheduler: threads run, sleep, and are preempted.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+
+use super::Test;
+use crate::{ensure, heap, irq, sched};
+
+pub const TESTS: &[Test] = &[
+    Test {
+        name: "scheduler::threads_run_and_sleep",
+        run: threads_run_and_sleep,
+    },
+    Test {
+        name: "scheduler::a_spinning_thread_is_preempted",
+        run: a_spinning_thread_is_preempted,
+    },
+];
+
+fn kernel_scope() -> quota::Scope {
+    quota::Scope {
+        account: heap::kernel_account().id(),
+        fallible: false,
+    }
+}
+
+/// Waits (sleeping) until `done` or about `ticks` pass; returns `done()`.
+fn wait_for(ticks: u64, done: impl Fn() -> bool) -> bool {
+    let deadline = irq::ticks() + ticks;
+    while !done() && irq::ticks() < deadline {
+        let _ = sched::sleep_until(irq::ticks() + 1);
+    }
+    done()
+}
+
+fn threads_run_and_sleep() -> Result<(), String> {
+    let count = Arc::new(AtomicU32::new(0));
+    for _ in 0..8 {
+        let count = count.clone();
+        sched::spawn("ktest", 16 << 10, kernel_scope(), None, move || {
+            let _ = sched::sleep_until(irq::ticks() + 2);
+            count.fetch_add(1, SeqCst);
+        })
+        .map_err(|e| alloc::format!("spawn: {e:?}"))?;
+    }
+    ensure!(
+        wait_for(200, || count.load(SeqCst) == 8),
+        "only {} of 8 threads finished",
+        count.load(SeqCst)
+    );
+    Ok(())
+}
+
+fn a_spinning_thread_is_preempted() -> Result<(), String> {
+    // The spinner never yields; only preemption lets the setter run.
+    let flag = Arc::new(AtomicBool::new(false));
+    let spun = Arc::new(AtomicBool::new(false));
+    let (f, s) = (flag.clone(), spun.clone());
+    sched::spawn("spinner", 16 << 10, kernel_scope(), None, move || {
+        while !f.load(SeqCst) {
+            core::hint::spin_loop();
+        }
+        s.store(true, SeqCst);
+    })
+    .map_err(|e| alloc::format!("spawn: {e:?}"))?;
+    let f = flag.clone();
+    sched::spawn("setter", 16 << 10, kernel_scope(), None, move || {
+        f.store(true, SeqCst);
+    })
+    .map_err(|e| alloc::format!("spawn: {e:?}"))?;
+    ensure!(
+        wait_for(200, || spun.load(SeqCst)),
+        "the spinner was never preempted"
+    );
+    Ok(())
+}
