@@ -44,7 +44,8 @@ fn halt() -> ! {
 /// A CPU exception the kernel cannot handle.
 pub fn fatal_exception(fault: &Fault) -> ! {
     kprintln!("\nKERNEL FAULT: {fault}");
-    kprintln!("thread: {}", crate::sched::current_name());
+    let pid = crate::sched::current_process().map_or(0, |p| p.pid);
+    kprintln!("thread: {} pid: {pid}", crate::sched::current_name());
     report_heap();
     halt();
 }

@@ -27,6 +27,18 @@ pub enum ExitStatus {
     },
 }
 
+impl ExitStatus {
+    /// The number `$?` shows: the code, or 128 + the signal a shell would
+    /// report (130 for Ctrl-C, 137 for a kill of any kind).
+    pub fn code(&self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => *c,
+            ExitStatus::Interrupted => 130,
+            ExitStatus::Killed | ExitStatus::OutOfMemory(_) | ExitStatus::Terminated { .. } => 137,
+        }
+    }
+}
+
 /// Which account was over its limit when a process was killed for memory.
 #[derive(Clone, Debug)]
 pub struct OomReport {

@@ -14,14 +14,29 @@ use crate::io::{Ctx, Output};
 use crate::proc::{self, Errno, ExitStatus, Pid, Process, Spawn};
 use crate::{kprint, kprintln, vfs};
 
+/// Exit status `$?` shows for a command that could not start.
+const NOT_STARTED: i32 = 127;
+
+/// One shell: its process, its background jobs and the last status.
+struct Shell<'a> {
+    me: &'a Arc<Process>,
+    jobs: Vec<(Pid, String)>,
+    /// `$?`: the status of the last foreground command.
+    last: i32,
+}
+
 /// Runs the shell for its session until `exit`.
 ///
 /// # Errors
 /// A fatal [`Errno`] if the shell itself is killed.
 pub fn run(me: &Arc<Process>) -> Result<i32, Errno> {
-    let mut jobs: Vec<(Pid, String)> = Vec::new();
+    let mut shell = Shell {
+        me,
+        jobs: Vec::new(),
+        last: 0,
+    };
     loop {
-        reap_jobs(me, &mut jobs);
+        shell.reap_jobs();
         kprint!(
             "{}",
             if me.session.root {
@@ -34,10 +49,13 @@ pub fn run(me: &Arc<Process>) -> Result<i32, Errno> {
             line::Line::Text(text) => text,
             line::Line::Cancelled => continue,
         };
+        // `$?` is the only expansion.
+        let text = text.replace("$?", &alloc::format!("{}", shell.last));
         let commands = match parse::parse(&text) {
             Ok(commands) => commands,
             Err(e) => {
                 kprintln!("sh: {e}");
+                shell.last = 2;
                 continue;
             }
         };
@@ -45,7 +63,7 @@ pub fn run(me: &Arc<Process>) -> Result<i32, Errno> {
             if command.argv[0] == "exit" {
                 return Ok(exit_code(&command.argv));
             }
-            run_command(me, command, &mut jobs)?;
+            shell.last = shell.run_command(command)?;
         }
     }
 }
@@ -54,60 +72,76 @@ fn exit_code(argv: &[String]) -> i32 {
     argv.get(1).and_then(|a| a.parse().ok()).unwrap_or(0)
 }
 
-fn run_command(
-    me: &Arc<Process>,
-    command: parse::Command,
-    jobs: &mut Vec<(Pid, String)>,
-) -> Result<(), Errno> {
-    let name = command.argv[0].clone();
-    let Some(builtin) = builtins::find(&name) else {
-        kprintln!("sh: {name}: command not found (try 'help')");
-        return Ok(());
-    };
-    let out = match command.redirect {
-        Some(path) => {
-            if let Err(e) = vfs::check_writable(me, &path) {
-                kprintln!("sh: {path}: {e}");
-                return Ok(());
-            }
-            Output::File(path)
-        }
-        None => Output::Console,
-    };
-    let argv = command.argv;
-    let body: proc::Body = Box::new(move |process| {
-        let mut ctx = Ctx {
-            process,
-            args: argv,
-            out,
+impl Shell<'_> {
+    /// Runs one command; returns its status (0 for one sent to the background).
+    fn run_command(&mut self, command: parse::Command) -> Result<i32, Errno> {
+        let me = self.me;
+        let name = command.argv[0].clone();
+        let Some(builtin) = builtins::find(&name) else {
+            kprintln!("sh: {name}: command not found (try 'help')");
+            return Ok(NOT_STARTED);
         };
-        (builtin.run)(&mut ctx)
-    });
-    let spawn = Spawn {
-        name: name.clone(),
-        parent: Some(me.clone()),
-        root_session: false,
-        session_max: quota::Limit::Unlimited,
-        foreground: !command.background,
-    };
-    let child = match proc::spawn(spawn, body) {
-        Ok(child) => child,
-        Err(e) => {
-            kprintln!("sh: {name}: cannot start: {e}");
-            return Ok(());
+        let out = match command.redirect {
+            Some(path) => {
+                if let Err(e) = vfs::check_writable(me, &path) {
+                    kprintln!("sh: {path}: {e}");
+                    return Ok(1);
+                }
+                Output::File(path)
+            }
+            None => Output::Console,
+        };
+        let argv = command.argv;
+        let body: proc::Body = Box::new(move |process| {
+            let mut ctx = Ctx {
+                process,
+                args: argv,
+                out,
+            };
+            (builtin.run)(&mut ctx)
+        });
+        let spawn = Spawn {
+            name: name.clone(),
+            parent: Some(me.clone()),
+            root_session: false,
+            session_max: quota::Limit::Unlimited,
+            foreground: !command.background,
+        };
+        let pid = match proc::spawn(spawn, body) {
+            Ok(child) => child.pid,
+            Err(e) => {
+                kprintln!("sh: {name}: cannot start: {e}");
+                return Ok(NOT_STARTED);
+            }
+        };
+        if command.background {
+            kprintln!("[{pid}] {name}");
+            self.jobs.push((pid, name));
+            return Ok(0);
         }
-    };
-    let pid = child.pid;
-    drop(child);
-    if command.background {
-        kprintln!("[{pid}] {name}");
-        jobs.push((pid, name));
-        return Ok(());
+        let status = proc::wait(me, pid);
+        proc::set_foreground(0);
+        let status = status?;
+        report(pid, &name, &status, false);
+        Ok(status.code())
     }
-    let status = proc::wait(me, pid);
-    proc::set_foreground(0);
-    report(pid, &name, &status?, false);
-    Ok(())
+
+    fn reap_jobs(&mut self) {
+        let me = self.me;
+        self.jobs
+            .retain(|(pid, name)| match proc::try_wait(me, *pid) {
+                Some(status) => {
+                    report(*pid, name, &status, true);
+                    false
+                }
+                None => true,
+            });
+        if self.jobs.is_empty() {
+            // No job list kept once every job is collected: the session's
+            // usage returns exactly to what it was.
+            self.jobs.shrink_to_fit();
+        }
+    }
 }
 
 /// Prints how a job ended, if there is something to say.
@@ -118,20 +152,5 @@ fn report(pid: Pid, name: &str, status: &ExitStatus, background: bool) {
         ExitStatus::Interrupted if !background => kprintln!("^C"),
         ExitStatus::OutOfMemory(report) => kprintln!("sh: {report}"),
         _ => kprintln!("sh: {name}[{pid}]: {status}"),
-    }
-}
-
-fn reap_jobs(me: &Process, jobs: &mut Vec<(Pid, String)>) {
-    jobs.retain(|(pid, name)| match proc::try_wait(me, *pid) {
-        Some(status) => {
-            report(*pid, name, &status, true);
-            false
-        }
-        None => true,
-    });
-    if jobs.is_empty() {
-        // No job list kept once every job is collected: the session's usage
-        // returns exactly to what it was.
-        jobs.shrink_to_fit();
     }
 }

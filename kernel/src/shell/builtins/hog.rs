@@ -82,11 +82,15 @@ pub(super) fn hog(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
                 .and_then(|()| chunk.try_reserve_exact(n))
         });
         if reserved.is_err() {
-            let account = ctx.process.account_snapshot();
-            let (current, max) = account.map_or((0, Limit::Unlimited), |a| (a.current, a.max));
+            let process = ctx.process.account_snapshot();
+            let session = crate::heap::ACCOUNTS.snapshot(ctx.process.session.account().id());
+            let figures = |a: Option<quota::AccountSnapshot>| {
+                a.map_or((0, Limit::Unlimited), |a| (a.current, a.max))
+            };
+            let ((pc, pm), (sc, sm)) = (figures(process), figures(session));
             outln!(
                 ctx,
-                "hog: refused after {total} bytes: a {n}-byte step did not fit (process current {current}, max {max})"
+                "hog: refused after {total} bytes: a {n}-byte step did not fit (process {pc} of max {pm}, session {sc} of max {sm})"
             )?;
             return Ok(1);
         }
