@@ -31,23 +31,53 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the release kernel (once per test binary) and returns its path.
+/// Builds the release kernel with `features` into `target_dir` (relative
+/// to the workspace) and returns the ELF's path.
 ///
 /// # Panics
 /// If the build fails.
+pub fn build_kernel(features: &[&str], target_dir: &str) -> PathBuf {
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .args(["build", "--release", "--quiet", "--target-dir"])
+        .arg(root().join(target_dir));
+    if !features.is_empty() {
+        cargo.args(["--features", &features.join(",")]);
+    }
+    let status = cargo
+        .current_dir(root().join("kernel"))
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the kernel failed");
+    root()
+        .join(target_dir)
+        .join("aarch64-unknown-none/release/kernel")
+}
+
+/// The release kernel, built once per test binary.
 pub fn kernel() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "--release", "--quiet"])
-                .current_dir(root().join("kernel"))
-                .status()
-                .expect("run cargo");
-            assert!(status.success(), "building the kernel failed");
-            root().join("target/aarch64-unknown-none/release/kernel")
-        })
-        .clone()
+    BUILT.get_or_init(|| build_kernel(&[], "target")).clone()
+}
+
+/// QEMU `virt` as the tests run it: 128 MiB, one CPU, the serial console on
+/// stdio, no display or monitor, semihosting for the test build's exit.
+pub fn qemu(elf: &Path) -> Command {
+    let mut qemu = Command::new("qemu-system-aarch64");
+    qemu.args(["-machine", "virt", "-cpu", "max", "-smp", "1", "-m", "128M"])
+        .args([
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ])
+        .arg("-semihosting")
+        .arg("-kernel")
+        .arg(elf);
+    qemu
 }
 
 /// A booted guest.

@@ -98,7 +98,10 @@ fn hog_past_the_limit_is_refused_then_killed_and_the_shell_survives() {
     let mut g = Guest::boot("session_max=4M");
     let out = g.run("hog 8M");
     assert!(out.contains("hog: refused after"), "{out}");
-    assert!(out.contains("of max 4194304"), "the session's limit is named: {out}");
+    assert!(
+        out.contains("of max 4194304"),
+        "the session's limit is named: {out}"
+    );
     assert_eq!(g.run("echo $?"), "1\n", "hog's exit status after a refusal");
     let out = g.run("hog 8M --infallible");
     assert!(out.contains("killed: out of memory"), "{out}");
