@@ -67,11 +67,15 @@ pub fn enable_input() {
     }
 }
 
-/// Writes `bytes`, turning `\n` into `\r\n`.
+/// Writes `bytes`, turning `\n` into `\r\n`. The UART is locked (and
+/// IRQs masked) for one chunk at a time, so a long write does not hold
+/// off interrupts for its whole length.
 pub fn write_bytes(bytes: &[u8]) {
-    let uart = UART.lock();
-    if let Some(uart) = uart.as_ref() {
-        for &b in bytes {
+    const CHUNK: usize = 64;
+    for chunk in bytes.chunks(CHUNK) {
+        let uart = UART.lock();
+        let Some(uart) = uart.as_ref() else { return };
+        for &b in chunk {
             if b == b'\n' {
                 uart.put(b'\r');
             }
@@ -114,7 +118,13 @@ pub fn on_interrupt() {
         let uart = UART.lock();
         let Some(uart) = uart.as_ref() else { return };
         let mut input = INPUT.lock();
-        while input.len < INPUT_CAPACITY {
+        loop {
+            if input.len == INPUT_CAPACITY {
+                // Full: stop listening until a reader makes room (see
+                // `read`); the UART and QEMU hold the rest.
+                uart.disable_rx_interrupt();
+                break;
+            }
             let Some(byte) = uart.get() else { break };
             if byte == CTRL_C && crate::proc::interrupt_foreground() {
                 continue;
@@ -144,7 +154,8 @@ pub fn read(buf: &mut [u8]) -> Result<usize, crate::proc::Errno> {
         }
         n > 0
     })?;
-    // Room was made: the UART may hold more than the ring could take.
+    // Room was made: listen again, and take what the UART holds now.
+    enable_input();
     on_interrupt();
     Ok(n)
 }

@@ -73,7 +73,7 @@ pub fn dispatch() {
     loop {
         let (intid, group) = {
             let mut gic = GIC.lock();
-            let Some(g) = gic.as_mut() else { return };
+            let Some(g) = gic.as_mut() else { break };
             match g.gic.get_and_acknowledge_interrupt(g.group) {
                 Some(id) => (id, g.group),
                 None => break,

@@ -95,9 +95,9 @@ extern "C" fn kernel_main(dtb: usize) -> ! {
     let millis = arch::timer::now() * 1000 / arch::timer::frequency();
     kprintln!("boot: kernel ready {millis} ms after power-on");
     #[cfg(feature = "ktest")]
-    sched::spawn("ktest", 64 << 10, scope, None, || ktest::run_all()).expect("spawn the tests");
+    sched::spawn("ktest", 64 << 10, scope, |_| ktest::run_all()).expect("spawn the tests");
     #[cfg(not(feature = "ktest"))]
-    sched::spawn("console", 16 << 10, scope, None, move || {
+    sched::spawn("console", 16 << 10, scope, move |_| {
         console_sessions(params);
     })
     .expect("spawn the console");
@@ -117,7 +117,12 @@ fn console_sessions(params: cmdline::Params) {
             foreground: false,
         };
         match proc::spawn(spawn, alloc::boxed::Box::new(shell::run)) {
-            Ok(shell) => proc::wait_exit(&shell),
+            Ok(shell) => {
+                proc::wait_exit(&shell);
+                if let proc::ProcState::Exited(status) = shell.state() {
+                    kprintln!("session {} ended: sh {status}", shell.pid);
+                }
+            }
             Err(e) => {
                 kprintln!("cannot start the shell: {e}");
                 let _ = sched::sleep_until(irq::ticks() + irq::TICK_HZ);

@@ -44,7 +44,8 @@ fn halt() -> ! {
 /// A CPU exception the kernel cannot handle.
 pub fn fatal_exception(fault: &Fault) -> ! {
     kprintln!("\nKERNEL FAULT: {fault}");
-    let pid = crate::sched::current_process().map_or(0, |p| p.pid);
+    let pid =
+        crate::sched::try_with_current(|t| t.process.as_ref().map_or(0, |p| p.pid)).unwrap_or(0);
     kprintln!("thread: {} pid: {pid}", crate::sched::current_name());
     report_heap();
     halt();
@@ -59,11 +60,14 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     // locks): end just that process. This is where an infallible allocation
     // beyond the overdraft lands (`handle_alloc_error` panics).
     let cpu = crate::cpu::this();
-    if cpu.lock_depth() == 0
-        && !cpu.in_interrupt.load(core::sync::atomic::Ordering::Relaxed)
-        && let Some(process) = crate::sched::current_process()
-    {
-        crate::proc::terminate_current(&process, info);
+    if cpu.lock_depth() == 0 && !cpu.in_interrupt.load(core::sync::atomic::Ordering::Relaxed) {
+        // Borrowed from the thread: nothing on this never-unwound stack may
+        // hold the process alive.
+        crate::sched::try_with_current(|thread| {
+            if let Some(process) = &thread.process {
+                crate::proc::terminate_current(process, info);
+            }
+        });
     }
     kprintln!("\nKERNEL PANIC: {info}");
     kprintln!("thread: {}", crate::sched::current_name());

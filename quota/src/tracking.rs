@@ -25,8 +25,10 @@
 //! - `dealloc` credits the account in the header, whatever the context, so
 //!   memory freed by another thread or after its owner died is credited to
 //!   the right account.
-//! - `realloc` charges only the size difference to the block's account; if
-//!   the charge or the inner reallocation fails the old block is untouched.
+//! - `realloc` charges only the size difference to the block's account when
+//!   that is the current scope's; a block of another (or a dead) account is
+//!   grown by moving it to the current account (allocate, copy, free). If a
+//!   charge or the inner reallocation fails the old block is untouched.
 //! - A refusal returns null, never panics; see [`Mode`] for when a charge is
 //!   refused and when forced.
 
@@ -441,8 +443,16 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
             return ptr::null_mut();
         };
         let old_total = old_inner.size();
-        let mode = C::scope().mode();
+        let scope = C::scope();
+        let mode = scope.mode();
         let grow = new_total.saturating_sub(old_total);
+        if grow > 0 && account != scope.account {
+            // Growing a block charged to someone else: whoever grows it
+            // pays for the new block, and a forced charge flags them, not
+            // the block's first owner.
+            // SAFETY: forwarded from this function's own contract.
+            return unsafe { self.realloc_by_copy(ptr, layout, new_size) };
+        }
         if grow > 0 {
             match self.table.charge_exact(account, Amount::bytes(grow), mode) {
                 Ok(charged) if charged.forced => C::kill_pending(account),

@@ -403,3 +403,36 @@ fn zeroed_allocations_are_zero_and_corrupt_headers_are_counted() {
     assert_eq!(t.stats().accounting_errors, 1);
     assert_eq!(t.root_current(), 288, "a corrupt header credits nothing");
 }
+
+#[test]
+fn growing_another_accounts_block_moves_it_to_the_grower() {
+    let s = slots();
+    let t = AccountTable::new(&s);
+    let heap = TrackingAlloc::<_, Recording>::new(System, &t);
+    let owner = t.create(None, USER).unwrap();
+    let grower = t.create(None, USER).unwrap();
+    t.set_max(grower.id(), Limit::Bytes(100)).unwrap();
+    t.set_overdraft(grower.id(), 1000).unwrap();
+    let p = charge_to::<Recording, _>(&owner, || alloc(&heap, 16, 8));
+    // SAFETY: 16 writable bytes.
+    unsafe { p.write_bytes(9, 16) };
+    let layout = Layout::from_size_align(16, 8).unwrap();
+    // SAFETY: `p` is live with `layout`.
+    let q = charge_to::<Recording, _>(&grower, || unsafe { heap.realloc(p, layout, 200) });
+    assert!(!q.is_null());
+    assert_eq!((current(&t, &owner), current(&t, &grower)), (0, 208));
+    assert_eq!(
+        killed(),
+        [grower.id()],
+        "the grower went over its limit, not the owner"
+    );
+    // SAFETY: the first 16 bytes were copied.
+    assert!(unsafe { bytes(q, 16) }.iter().all(|x| *x == 9));
+    // Shrinking someone else's block happens in place and credits its owner.
+    let layout = Layout::from_size_align(200, 8).unwrap();
+    // SAFETY: `q` is live with `layout`.
+    let r = charge_to::<Recording, _>(&owner, || unsafe { heap.realloc(q, layout, 50) });
+    assert_eq!((current(&t, &owner), current(&t, &grower)), (0, 58));
+    free(&heap, r, 50, 8);
+    assert_eq!(t.root_current(), 0);
+}

@@ -200,8 +200,84 @@ fn an_allocation_beyond_the_overdraft_terminates_only_that_process() {
     let mut g = Guest::boot("session_max=4M");
     let out = g.run("hog 16M --infallible --step 1M");
     assert!(out.contains("terminated on the spot"), "{out}");
-    assert!(out.contains("bytes leaked"), "the leak is reported: {out}");
+    // "sh: hog[PID]: terminated ...; N bytes leaked": exactly what stays
+    // charged to its (orphaned) account.
+    let pid = out
+        .split("hog[")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .expect("pid in report");
+    let leaked: u64 = out
+        .split(" bytes leaked")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("leaked bytes in report");
+    assert!(leaked > 0, "{out}");
+    let table = g.run("memquota");
+    let row = table
+        .lines()
+        .find(|l| l.split_whitespace().nth(2) == Some(pid))
+        .unwrap_or_else(|| panic!("no account of pid {pid}:\n{table}"));
+    let current: u64 = row.split_whitespace().nth(4).unwrap().parse().unwrap();
+    assert_eq!(
+        current, leaked,
+        "the report names exactly what stays charged:\n{table}"
+    );
     assert_eq!(g.run("echo kernel fine"), "kernel fine\n");
     let info = g.run("cat /proc/meminfo");
     assert_eq!(field(&info, "AccountingErrors"), 0);
+}
+
+#[test]
+fn lines_typed_ahead_all_run() {
+    let mut g = Guest::boot("");
+    g.send(b"echo one\recho two\recho three\r");
+    g.expect("one\r\n");
+    g.expect("two\r\n");
+    g.expect("three\r\n");
+    g.expect(system_tests::PROMPT);
+    // More than the 1 KiB input ring, typed while a job runs: the kernel
+    // keeps running and every byte arrives.
+    g.send(b"sleep 0.5\r");
+    let lines: Vec<String> = (0..4).map(|i| format!("{i}{}", "x".repeat(400))).collect();
+    for line in &lines {
+        g.send(format!("echo {line}\r").as_bytes());
+    }
+    for line in &lines {
+        g.expect(&format!("\n{line}\r\n"));
+    }
+    g.expect(system_tests::PROMPT);
+    // A line longer than the editor takes is refused as a whole.
+    let out = g.run(&format!("echo {}", "y".repeat(1100)));
+    assert!(out.contains("line too long"), "{out}");
+    assert_eq!(g.run("echo after"), "after\n");
+}
+
+#[test]
+fn children_that_outlive_their_shell_are_collected() {
+    let mut g = Guest::boot("session_max=8M");
+    let before = g.run("cat /proc/meminfo");
+    // One child exits before the shell, one is still running when it does.
+    g.run("sleep 0.1 &");
+    g.run("sleep 0.5");
+    g.run("sleep 5 &");
+    g.send(b"exit\r");
+    g.expect("session 1 ended");
+    g.expect(system_tests::PROMPT);
+    g.run("sleep 0.3");
+    let ps = g.run("ps");
+    assert!(!ps.contains("zombie"), "{ps}");
+    assert!(
+        !ps.lines().any(|l| l.ends_with(" sleep")),
+        "no sleep process is left:\n{ps}"
+    );
+    let after = g.run("cat /proc/meminfo");
+    for key in ["HeapUsed", "AccountsLive", "AccountsOrphaned"] {
+        assert_eq!(
+            field(&after, key),
+            field(&before, key),
+            "{key}:\n{before}\n---\n{after}"
+        );
+    }
 }

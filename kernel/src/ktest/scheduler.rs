@@ -38,7 +38,7 @@ fn threads_run_and_sleep() -> Result<(), String> {
     let count = Arc::new(AtomicU32::new(0));
     for _ in 0..8 {
         let count = count.clone();
-        sched::spawn("ktest", 16 << 10, kernel_scope(), None, move || {
+        sched::spawn("ktest", 16 << 10, kernel_scope(), move |_| {
             let _ = sched::sleep_until(irq::ticks() + 2);
             count.fetch_add(1, SeqCst);
         })
@@ -57,7 +57,7 @@ fn a_spinning_thread_is_preempted() -> Result<(), String> {
     let flag = Arc::new(AtomicBool::new(false));
     let spun = Arc::new(AtomicBool::new(false));
     let (f, s) = (flag.clone(), spun.clone());
-    sched::spawn("spinner", 16 << 10, kernel_scope(), None, move || {
+    sched::spawn("spinner", 16 << 10, kernel_scope(), move |_| {
         while !f.load(SeqCst) {
             core::hint::spin_loop();
         }
@@ -65,7 +65,7 @@ fn a_spinning_thread_is_preempted() -> Result<(), String> {
     })
     .map_err(|e| alloc::format!("spawn: {e:?}"))?;
     let f = flag.clone();
-    sched::spawn("setter", 16 << 10, kernel_scope(), None, move || {
+    sched::spawn("setter", 16 << 10, kernel_scope(), move |_| {
         f.store(true, SeqCst);
     })
     .map_err(|e| alloc::format!("spawn: {e:?}"))?;

@@ -19,6 +19,8 @@ pub enum Errno {
     Permission,
     /// Bad argument.
     Invalid,
+    /// Too many threads or processes.
+    TooMany,
 }
 
 impl fmt::Display for Errno {
@@ -31,6 +33,7 @@ impl fmt::Display for Errno {
             Errno::NotFound => "no such file or process",
             Errno::Permission => "permission denied",
             Errno::Invalid => "invalid argument",
+            Errno::TooMany => "too many processes",
         })
     }
 }

@@ -103,30 +103,33 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, Errno> {
         account: process.account_id(),
         fallible: false,
     };
-    let runner = process.clone();
-    // In the table (and the foreground) before its thread can first run, so
-    // a kill or a Ctrl-C typed as soon as it starts finds it.
-    heap::as_kernel(|| TABLE.lock().insert(pid, process.clone()));
-    if spec.foreground {
-        FOREGROUND.store(pid, Relaxed);
-    }
+    // The thread borrows its process from its own `Thread` while it runs,
+    // so no reference count sits on its stack (see `sched::thread_start`).
     let thread = heap::charge_to(process.account(), || {
-        sched::spawn(
+        sched::create(
             "process",
             STACK_BYTES,
             scope,
             Some(process.clone()),
-            move || {
-                run(&runner, body);
+            move |thread| {
+                if let Some(process) = &thread.process {
+                    run(process, body);
+                }
             },
         )
     })
-    .map_err(|_| {
-        let _ = FOREGROUND.compare_exchange(pid, 0, Relaxed, Relaxed);
-        reap(pid);
-        Errno::NoMemory
+    .map_err(|e| match e {
+        sched::SpawnError::NoMemory => Errno::NoMemory,
+        sched::SpawnError::TooMany => Errno::TooMany,
     })?;
+    // In the table, the foreground and its process before it first runs,
+    // so a kill or a Ctrl-C typed as soon as it starts finds and wakes it.
     process.thread.call_once(|| Arc::downgrade(&thread));
+    heap::as_kernel(|| TABLE.lock().insert(pid, process.clone()));
+    if spec.foreground {
+        FOREGROUND.store(pid, Relaxed);
+    }
+    sched::start(&thread);
     Ok(process)
 }
 
@@ -163,6 +166,13 @@ fn finish(process: &Arc<Process>, status: ExitStatus) {
             if other.session.sid == process.session.sid && other.pid != process.pid {
                 other.signal(KILLED);
             }
+        }
+    }
+    // Nobody will wait for children that already exited; those still
+    // running reap themselves, since their parent is no longer live.
+    for child in list() {
+        if child.ppid == process.pid && matches!(child.state(), ProcState::Exited(_)) {
+            reap(child.pid);
         }
     }
     if !parent_alive {
@@ -263,12 +273,10 @@ pub fn interrupt_foreground() -> bool {
 /// thread holds no kernel lock.
 pub fn terminate_current(process: &Arc<Process>, why: &core::panic::PanicInfo<'_>) -> ! {
     let current = process.account_snapshot().map_or(0, |a| a.current);
-    let stack = STACK_BYTES + quota::HEADER_SIZE;
-    let leaked = if process.is_leader() {
-        current
-    } else {
-        current.saturating_sub(stack)
-    };
+    // The stack (a 16-aligned block, so a 16-byte header) is freed with
+    // the thread; everything else stays charged.
+    let stack = STACK_BYTES.next_multiple_of(16) + 16usize.max(quota::HEADER_SIZE);
+    let leaked = current.saturating_sub(stack);
     crate::kprintln!(
         "\n{}[{}]: terminated on the spot ({}); {leaked} bytes stay charged to its account",
         process.name,

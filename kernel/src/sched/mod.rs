@@ -69,7 +69,9 @@ pub enum SpawnError {
     TooMany,
 }
 
-/// Starts a thread running `f`.
+/// Creates a thread that will run `f`, without starting it: the caller
+/// can publish it (e.g. in its process) before it can first run, then calls
+/// [`start`]. Every created thread must be started.
 ///
 /// The stack is charged to the current scope and refused, not forced, over
 /// a limit; the thread's bookkeeping is the kernel's. The new thread runs
@@ -77,26 +79,53 @@ pub enum SpawnError {
 ///
 /// # Errors
 /// [`SpawnError`] if the stack cannot be had or too many threads run.
-pub fn spawn(
+pub fn create(
     name: &'static str,
     stack_bytes: usize,
     scope: quota::Scope,
     process: Option<Arc<crate::proc::Process>>,
-    f: impl FnOnce() + Send + 'static,
+    f: impl FnOnce(&Thread) + Send + 'static,
 ) -> Result<Arc<Thread>, SpawnError> {
-    let stack = crate::heap::try_alloc_stack(stack_bytes).ok_or(SpawnError::NoMemory)?;
-    let thread = crate::heap::as_kernel(|| {
-        let entry: Box<dyn FnOnce() + Send> = Box::new(f);
-        Arc::new(Thread::new(name, stack, scope, process, entry))
-    });
-    let mut guard = SCHED.lock();
-    let s = guard.as_mut().expect("sched::init ran");
-    if s.threads >= MAX_THREADS {
-        return Err(SpawnError::TooMany);
+    {
+        let mut guard = SCHED.lock();
+        let s = guard.as_mut().expect("sched::init ran");
+        if s.threads >= MAX_THREADS {
+            return Err(SpawnError::TooMany);
+        }
+        s.threads += 1;
     }
-    s.threads += 1;
-    thread.set_state(ThreadState::Ready);
-    s.ready.push_back(thread.clone());
+    let Some(stack) = crate::heap::try_alloc_stack(stack_bytes) else {
+        if let Some(s) = SCHED.lock().as_mut() {
+            s.threads -= 1;
+        }
+        return Err(SpawnError::NoMemory);
+    };
+    Ok(crate::heap::as_kernel(|| {
+        let entry: thread::Entry = Box::new(f);
+        Arc::new(Thread::new(name, stack, scope, process, entry))
+    }))
+}
+
+/// Makes a created thread runnable.
+pub fn start(thread: &Arc<Thread>) {
+    if let Some(s) = SCHED.lock().as_mut() {
+        thread.set_state(ThreadState::Ready);
+        s.ready.push_back(thread.clone());
+    }
+}
+
+/// Creates and starts a thread running `f` (see [`create`]).
+///
+/// # Errors
+/// As [`create`].
+pub fn spawn(
+    name: &'static str,
+    stack_bytes: usize,
+    scope: quota::Scope,
+    f: impl FnOnce(&Thread) + Send + 'static,
+) -> Result<Arc<Thread>, SpawnError> {
+    let thread = create(name, stack_bytes, scope, None, f)?;
+    start(&thread);
     Ok(thread)
 }
 
@@ -148,6 +177,9 @@ pub fn exit_current() -> ! {
 /// Switches to the next thread. IRQs must be masked and no lock held.
 fn switch() {
     debug_assert!(irq::masked());
+    if let Some(name) = try_with_current(|t| (!t.stack_intact()).then_some(t.name)).flatten() {
+        panic!("stack overflow in thread {name}");
+    }
     let depth = cpu::this().lock_depth();
     assert!(
         depth == 0,
@@ -197,29 +229,56 @@ fn finish_switch() {
 }
 
 /// First Rust code of every new thread (from the trampoline).
+///
+/// It holds no reference count on the stack it runs on: a process ended on
+/// the spot never unwinds this frame, and must not keep its thread (and so
+/// its stack and process) alive from it.
 #[unsafe(no_mangle)]
 extern "C" fn thread_start() -> ! {
     finish_switch();
     irq::enable();
-    if let Some(entry) = current().take_entry() {
-        entry();
-    }
+    with_current(|thread| {
+        let entry = thread.take_entry();
+        if let Some(entry) = entry {
+            entry(thread);
+        }
+    });
     exit_current();
 }
 
-/// The idle loop: waits for interrupts forever.
-pub fn idle() -> ! {
-    irq::enable();
-    loop {
-        yield_now();
-        irq::wait();
-    }
+/// Runs `f` with the running thread, borrowed without a reference count.
+pub fn with_current<R>(f: impl FnOnce(&Thread) -> R) -> R {
+    let thread = Arc::as_ptr(&current());
+    // SAFETY: the scheduler keeps the running thread alive in `current`
+    // while it runs and in `dead` after it exits, until the next thread has
+    // been switched to; `f` runs on this thread, before either ends.
+    f(unsafe { &*thread })
 }
 
-/// The running thread's process, if the scheduler is free to ask (for the
-/// panic path, which must not wait on a lock).
-pub fn current_process() -> Option<Arc<crate::proc::Process>> {
-    SCHED.try_lock()?.as_ref()?.current.process.clone()
+/// Like [`with_current`], but `None` if the scheduler is locked (for the
+/// panic path, which must not wait).
+pub fn try_with_current<R>(f: impl FnOnce(&Thread) -> R) -> Option<R> {
+    let thread = {
+        let guard = SCHED.try_lock()?;
+        Arc::as_ptr(&guard.as_ref()?.current)
+    };
+    // SAFETY: as in `with_current`.
+    Some(f(unsafe { &*thread }))
+}
+
+/// The idle loop: sleeps until an interrupt, runs whatever became ready.
+pub fn idle() -> ! {
+    loop {
+        irq::save_and_mask();
+        let nothing_ready = SCHED.lock().as_ref().is_none_or(|s| s.ready.is_empty());
+        if nothing_ready {
+            // WFI wakes on a pending interrupt even while it is masked, so
+            // a wake-up between the check and here is not slept through.
+            irq::wait();
+        }
+        irq::enable();
+        yield_now();
+    }
 }
 
 /// The running thread's name, for reports; safe to call from a panic.

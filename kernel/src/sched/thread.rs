@@ -24,15 +24,21 @@ pub enum ThreadState {
     Dead,
 }
 
+/// What a new thread runs: given its own thread, borrowed.
+pub type Entry = Box<dyn FnOnce(&Thread) + Send>;
+
+/// Written at the bottom of every stack; checked at each switch.
+const CANARY: u128 = 0x5354_4143_4b5f_4341_4e41_5259_2121_2121;
+
 /// A kernel thread.
 pub struct Thread {
     /// Name, for reports.
     pub name: &'static str,
     context: UnsafeCell<Context>,
-    _stack: Option<Box<[u128]>>,
+    stack: Option<Box<[u128]>>,
     state: AtomicU8,
     scope: ScopeCell,
-    entry: IrqMutex<Option<Box<dyn FnOnce() + Send>>>,
+    entry: IrqMutex<Option<Entry>>,
     /// The process this thread runs, if any.
     pub process: Option<Arc<crate::proc::Process>>,
 }
@@ -50,7 +56,7 @@ impl Thread {
         Self {
             name,
             context: UnsafeCell::new(Context::default()),
-            _stack: None,
+            stack: None,
             state: AtomicU8::new(ThreadState::Running as u8),
             scope: ScopeCell::new(crate::cpu::this().scope.get()),
             entry: IrqMutex::new(None),
@@ -63,13 +69,15 @@ impl Thread {
         stack: Box<[u128]>,
         scope: Scope,
         process: Option<Arc<crate::proc::Process>>,
-        entry: Box<dyn FnOnce() + Send>,
+        entry: Entry,
     ) -> Self {
+        let mut stack = stack;
+        stack[0] = CANARY;
         let top = stack.as_ptr_range().end as usize;
         Self {
             name,
             context: UnsafeCell::new(Context::new(top)),
-            _stack: Some(stack),
+            stack: Some(stack),
             state: AtomicU8::new(ThreadState::Ready as u8),
             scope: ScopeCell::new(scope),
             entry: IrqMutex::new(Some(entry)),
@@ -110,7 +118,17 @@ impl Thread {
         self.scope.replace(scope);
     }
 
-    pub(super) fn take_entry(&self) -> Option<Box<dyn FnOnce() + Send>> {
+    /// Whether the lowest word of the stack still holds the canary: a
+    /// stack that grew past its end overwrote it.
+    pub(super) fn stack_intact(&self) -> bool {
+        self.stack.as_ref().is_none_or(|s| {
+            // SAFETY: `s` is this thread's live stack; its first word is
+            // written only by `Thread::new` (and by an overflow).
+            unsafe { core::ptr::read_volatile(s.as_ptr()) == CANARY }
+        })
+    }
+
+    pub(super) fn take_entry(&self) -> Option<Entry> {
         self.entry.lock().take()
     }
 }

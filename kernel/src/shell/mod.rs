@@ -61,15 +61,24 @@ pub fn run(me: &Arc<Process>) -> Result<i32, Errno> {
         };
         for command in commands {
             if command.argv[0] == "exit" {
-                return Ok(exit_code(&command.argv));
+                let Some(code) = exit_code(&command.argv) else {
+                    kprintln!("sh: usage: exit [CODE] (CODE a number from 0 to 255)");
+                    shell.last = 2;
+                    continue;
+                };
+                return Ok(code);
             }
             shell.last = shell.run_command(command)?;
         }
     }
 }
 
-fn exit_code(argv: &[String]) -> i32 {
-    argv.get(1).and_then(|a| a.parse().ok()).unwrap_or(0)
+fn exit_code(argv: &[String]) -> Option<i32> {
+    match argv {
+        [_] => Some(0),
+        [_, code] => code.parse::<u8>().ok().map(i32::from),
+        _ => None,
+    }
 }
 
 impl Shell<'_> {

@@ -25,6 +25,8 @@ pub enum ParseError {
     MissingRedirectTarget,
     /// `&` or `>` with no command.
     EmptyCommand,
+    /// Two `>` in one command.
+    TwoRedirects,
 }
 
 impl fmt::Display for ParseError {
@@ -33,6 +35,7 @@ impl fmt::Display for ParseError {
             ParseError::UnclosedQuote => "unclosed quote",
             ParseError::MissingRedirectTarget => "'>' needs a file name",
             ParseError::EmptyCommand => "missing command",
+            ParseError::TwoRedirects => "only one '>' per command",
         })
     }
 }
@@ -124,6 +127,7 @@ pub fn parse(line: &str) -> Result<Vec<Command>, ParseError> {
     while let Some(token) = tokens.next() {
         match token {
             Token::Word(w) => current.argv.push(w),
+            Token::Greater if current.redirect.is_some() => return Err(ParseError::TwoRedirects),
             Token::Greater => match tokens.next() {
                 Some(Token::Word(path)) => current.redirect = Some(path),
                 _ => return Err(ParseError::MissingRedirectTarget),

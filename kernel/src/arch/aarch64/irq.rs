@@ -1,11 +1,12 @@
 //! Masking interrupts on this CPU.
 
-use aarch64_cpu::registers::{DAIF, Readable, Writeable};
+use aarch64_cpu::registers::{DAIF, ReadWriteable, Readable, Writeable};
 
-/// Masks IRQs, returning the previous DAIF value to restore.
+/// Masks IRQs (only: the other DAIF bits are kept), returning the previous
+/// DAIF value to restore.
 pub fn save_and_mask() -> u64 {
     let saved = DAIF.get();
-    DAIF.write(DAIF::I::Masked);
+    DAIF.modify(DAIF::I::Masked);
     saved
 }
 
@@ -14,9 +15,9 @@ pub fn restore(saved: u64) {
     DAIF.set(saved);
 }
 
-/// Unmasks IRQs.
+/// Unmasks IRQs (only).
 pub fn enable() {
-    DAIF.write(DAIF::I::Unmasked);
+    DAIF.modify(DAIF::I::Unmasked);
 }
 
 /// Whether IRQs are masked now.

@@ -67,4 +67,10 @@ impl Pl011 {
         self.write(ICR, 0x7ff);
         self.write(IMSC, IMSC_RXIM | IMSC_RTIM);
     }
+
+    /// Stops input interrupts (the level-triggered line would otherwise
+    /// stay raised while a byte waits unread).
+    pub fn disable_rx_interrupt(&self) {
+        self.write(IMSC, 0);
+    }
 }

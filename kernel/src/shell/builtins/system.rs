@@ -44,10 +44,6 @@ pub(super) fn ps(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     Ok(0)
 }
 
-#[allow(
-    clippy::unnecessary_wraps,
-    reason = "every builtin has the table's signature"
-)]
 pub(super) fn kill(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     let [_, pid] = ctx.args.as_slice() else {
         return Ok(super::usage(ctx));
@@ -57,7 +53,8 @@ pub(super) fn kill(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
         return Ok(super::usage(ctx));
     };
     match proc::kill(ctx.process, pid) {
-        Ok(()) => Ok(0),
+        // Killing itself takes effect at once.
+        Ok(()) => ctx.check().map(|()| 0),
         Err(e) => {
             ctx.error(format_args!("{pid}: {e}"));
             Ok(1)
@@ -97,7 +94,13 @@ pub(super) fn sleep(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
         return Ok(super::usage(ctx));
     };
     let Some(ticks) = parse_seconds(seconds) else {
-        ctx.error(format_args!("'{seconds}' is not a number of seconds"));
+        let what = if seconds.bytes().all(|b| b.is_ascii_digit() || b == b'.') && seconds.len() > 12
+        {
+            "is too many seconds"
+        } else {
+            "is not a number of seconds (like 2 or 0.5)"
+        };
+        ctx.error(format_args!("'{seconds}' {what}"));
         return Ok(super::usage(ctx));
     };
     ctx.sleep(ticks)?;
