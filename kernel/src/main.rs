@@ -26,6 +26,7 @@ mod irq;
 mod ktest;
 mod panic;
 mod proc;
+mod ramfs;
 mod sched;
 mod shell;
 mod sync;

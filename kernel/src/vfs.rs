@@ -1,5 +1,6 @@
 //! A minimal VFS: `/`, `/proc` (rendered by the `procfs` crate from
-//! snapshots) and `/dev/null`. `cat`, `ls` and the shell's `>` use it.
+//! snapshots), `/tmp` (files in kernel memory, see [`crate::ramfs`]) and
+//! `/dev/null`. `cat`, `ls`, `rm` and the shell's `>` use it.
 //!
 //! Reading renders the whole file into a buffer charged to the reader and
 //! refused, not forced, over its limit, so a reader at its limit gets an
@@ -37,6 +38,10 @@ pub enum FsError {
     Invalid(procfs::WriteError),
     /// Not allowed.
     Permission(procfs::PermissionError),
+    /// Another session's file.
+    NotOwner,
+    /// The directory is full.
+    NoSpace,
 }
 
 impl fmt::Display for FsError {
@@ -49,19 +54,29 @@ impl fmt::Display for FsError {
             FsError::NoMemory => f.write_str("cannot allocate memory (over the limit)"),
             FsError::Invalid(e) => write!(f, "{e}"),
             FsError::Permission(e) => write!(f, "permission denied: {e}"),
+            FsError::NotOwner => f.write_str("permission denied: another session's file"),
+            FsError::NoSpace => write!(
+                f,
+                "no space: /tmp holds at most {} files",
+                crate::ramfs::MAX_FILES
+            ),
         }
     }
 }
 
 /// A node of the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Node {
+pub enum Node<'p> {
     /// `/`.
     Root,
     /// `/dev`.
     Dev,
     /// `/dev/null`.
     Null,
+    /// `/tmp`.
+    Tmp,
+    /// A file name under `/tmp` (which may not exist yet).
+    TmpFile(&'p str),
     /// Something under `/proc`, with `self` resolved.
     Proc(ProcPath),
 }
@@ -82,13 +97,21 @@ impl Write for Buffer {
 ///
 /// # Errors
 /// [`FsError::NotFound`] for paths that name nothing.
-pub fn resolve(caller: &Process, path: &str) -> Result<Node, FsError> {
+pub fn resolve<'p>(caller: &Process, path: &'p str) -> Result<Node<'p>, FsError> {
     let trimmed = path.trim_end_matches('/');
     match trimmed {
         "" => return Ok(Node::Root),
         "/dev" => return Ok(Node::Dev),
         "/dev/null" => return Ok(Node::Null),
+        "/tmp" => return Ok(Node::Tmp),
         _ => {}
+    }
+    if let Some(name) = path.strip_prefix("/tmp/") {
+        return if crate::ramfs::valid_name(name) {
+            Ok(Node::TmpFile(name))
+        } else {
+            Err(FsError::NotFound)
+        };
     }
     let parsed = ProcPath::parse(path).map_err(|_| FsError::NotFound)?;
     let resolved = match parsed {
@@ -134,8 +157,12 @@ fn target_process(caller: &Process, pid_ref: procfs::PidRef) -> Result<Arc<Proce
 pub fn read(caller: &Process, path: &str) -> Result<Vec<u8>, FsError> {
     let mut out = Buffer(Vec::new());
     let rendered = match resolve(caller, path)? {
-        Node::Root | Node::Dev => return Err(FsError::IsDirectory),
+        Node::Root | Node::Dev | Node::Tmp => return Err(FsError::IsDirectory),
         Node::Null => Ok(()),
+        Node::TmpFile(name) => {
+            crate::ramfs::read(name, &mut out)?;
+            Ok(())
+        }
         Node::Proc(p) => render(caller, p, &mut out)?,
     };
     rendered.map_err(|_| FsError::NoMemory)?;
@@ -229,7 +256,8 @@ pub fn render_table(out: &mut impl Write) -> fmt::Result {
 pub fn write(caller: &Process, path: &str, bytes: &[u8]) -> Result<(), FsError> {
     match resolve(caller, path)? {
         Node::Null => Ok(()),
-        Node::Root | Node::Dev => Err(FsError::IsDirectory),
+        Node::Root | Node::Dev | Node::Tmp => Err(FsError::IsDirectory),
+        Node::TmpFile(name) => crate::ramfs::append(caller, name, bytes),
         Node::Proc(ProcPath::PidFile(r, PidFile::Memquota)) => {
             let request = SetLimit::parse(bytes).map_err(FsError::Invalid)?;
             let target = target_process(caller, r)?;
@@ -255,16 +283,31 @@ pub fn set_limit(caller: &Process, target: &Process, request: SetLimit) -> Resul
     result.map_err(|_| FsError::NotFound)
 }
 
-/// Whether `path` can be opened for writing by `caller` (checked before a
-/// command runs, so `>` errors come first).
+/// Opens `path` for writing by `caller`, as the shell's `>` does before a
+/// command runs (so its errors come first): a `/tmp` file is created or
+/// emptied; a `memquota` file or `/dev/null` is checked.
 ///
 /// # Errors
 /// As [`write`] would fail to find or write the file.
-pub fn check_writable(caller: &Process, path: &str) -> Result<(), FsError> {
+pub fn open_for_write(caller: &Process, path: &str) -> Result<(), FsError> {
     match resolve(caller, path)? {
         Node::Null | Node::Proc(ProcPath::PidFile(_, PidFile::Memquota)) => Ok(()),
-        Node::Root | Node::Dev => Err(FsError::IsDirectory),
+        Node::TmpFile(name) => crate::ramfs::create(caller, name),
+        Node::Root | Node::Dev | Node::Tmp => Err(FsError::IsDirectory),
         Node::Proc(_) => Err(FsError::ReadOnly),
+    }
+}
+
+/// Removes a file.
+///
+/// # Errors
+/// [`FsError::NotFound`], [`FsError::NotOwner`], or [`FsError::ReadOnly`]
+/// for anything but a `/tmp` file.
+pub fn remove(caller: &Process, path: &str) -> Result<(), FsError> {
+    match resolve(caller, path)? {
+        Node::TmpFile(name) => crate::ramfs::remove(caller, name),
+        Node::Root | Node::Dev | Node::Tmp => Err(FsError::IsDirectory),
+        _ => Err(FsError::ReadOnly),
     }
 }
 
@@ -274,16 +317,25 @@ pub fn check_writable(caller: &Process, path: &str) -> Result<(), FsError> {
 /// [`FsError::NotFound`] or [`FsError::NotDirectory`].
 pub fn list(caller: &Process, path: &str) -> Result<Vec<String>, FsError> {
     let entries: Vec<String> = match resolve(caller, path)? {
-        Node::Root => {
-            heap::as_kernel(|| ["dev/", "proc/"].iter().map(ToString::to_string).collect())
-        }
+        Node::Root => heap::as_kernel(|| {
+            ["dev/", "proc/", "tmp/"]
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        }),
+        Node::Tmp => heap::as_kernel(|| {
+            crate::ramfs::list()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        }),
         Node::Dev => heap::as_kernel(|| ["null"].iter().map(ToString::to_string).collect()),
         Node::Proc(ProcPath::Root) => {
             let pids: Vec<Pid> = proc::list().iter().map(|p| p.pid).collect();
             name_all(procfs::root_entries(pids))
         }
         Node::Proc(ProcPath::PidDir(_)) => name_all(procfs::pid_entries()),
-        Node::Null | Node::Proc(_) => return Err(FsError::NotDirectory),
+        Node::Null | Node::TmpFile(_) | Node::Proc(_) => return Err(FsError::NotDirectory),
     };
     Ok(entries)
 }

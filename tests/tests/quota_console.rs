@@ -281,3 +281,38 @@ fn children_that_outlive_their_shell_are_collected() {
         );
     }
 }
+
+#[test]
+fn tmp_files_are_charged_to_their_session_and_credited_on_removal() {
+    let mut g = Guest::boot("session_max=4M");
+    let before = field(&g.run("memquota 1"), "current");
+    assert_eq!(g.run("echo hello world > /tmp/a"), "");
+    assert_eq!(g.run("cat /tmp/a"), "hello world\n");
+    assert_eq!(g.run("ls /tmp"), "a\n");
+    let with_file = field(&g.run("memquota 1"), "current");
+    assert_eq!(
+        with_file,
+        before + 12 + 8,
+        "12 bytes of data and an 8-byte header"
+    );
+    // Writing past the session's limit fails cleanly; the session survives.
+    let out = g.run("yes > /tmp/big");
+    assert!(out.contains("/tmp/big: cannot allocate memory"), "{out}");
+    assert_eq!(g.run("echo $?"), "1\n");
+    let full = g.run("memquota 1");
+    assert!(
+        field(&full, "current") > 1024 * 1024,
+        "the file grew toward the limit:\n{full}"
+    );
+    assert!(field(&full, "current") <= 4 * 1024 * 1024, "{full}");
+    assert_eq!(
+        field(&full, "events.oom_kill"),
+        0,
+        "no process was killed:\n{full}"
+    );
+    assert_eq!(g.run("rm /tmp/big /tmp/a"), "");
+    assert_eq!(field(&g.run("memquota 1"), "current"), before);
+    assert!(g.run("rm /tmp/a").contains("no such file"));
+    assert!(g.run("echo x > /tmp/../etc").contains("no such file"));
+    assert!(g.run("rm /proc/meminfo").contains("read-only"));
+}

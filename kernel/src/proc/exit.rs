@@ -127,7 +127,9 @@ pub(super) fn oom_report(process: &Process) -> OomReport {
     let mut id = process.account_id();
     let mut chosen = None;
     while let Some(snap) = ACCOUNTS.snapshot(id) {
-        if !snap.max.admits(snap.current) {
+        // Over its max now, or once (only a forced charge takes the peak
+        // past max): that is the level the process was forced over.
+        if !snap.max.admits(snap.current) || !snap.max.admits(snap.peak) {
             chosen = Some(snap);
             break;
         }

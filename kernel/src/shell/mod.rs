@@ -92,7 +92,7 @@ impl Shell<'_> {
         };
         let out = match command.redirect {
             Some(path) => {
-                if let Err(e) = vfs::check_writable(me, &path) {
+                if let Err(e) = vfs::open_for_write(me, &path) {
                     kprintln!("sh: {path}: {e}");
                     return Ok(1);
                 }

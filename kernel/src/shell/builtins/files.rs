@@ -1,4 +1,4 @@
-//! `echo`, `cat`, `ls`, `yes`.
+//! `echo`, `cat`, `ls`, `rm`, `yes`.
 
 use crate::io::Ctx;
 use crate::proc::Errno;
@@ -49,6 +49,21 @@ pub(super) fn ls(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
             Ok(1)
         }
     }
+}
+
+pub(super) fn rm(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+    if ctx.args.len() < 2 {
+        return Ok(super::usage(ctx));
+    }
+    let mut status = 0;
+    for path in &ctx.args[1..] {
+        if let Err(e) = vfs::remove(ctx.process, path) {
+            ctx.error(format_args!("{path}: {e}"));
+            status = 1;
+        }
+    }
+    ctx.check()?;
+    Ok(status)
 }
 
 pub(super) fn yes(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {

@@ -24,8 +24,15 @@ pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
             Ok(0)
         }
         [pid] => {
-            let path = alloc::format!("/proc/{pid}/memquota");
-            match vfs::read(ctx.process, &path) {
+            // Built fallibly: this may run with the session at its limit.
+            let mut path = Buffer(alloc::vec::Vec::new());
+            let built =
+                core::fmt::Write::write_fmt(&mut path, format_args!("/proc/{pid}/memquota"));
+            let (Ok(()), Ok(path)) = (built, core::str::from_utf8(&path.0)) else {
+                ctx.error(format_args!("{}", Errno::NoMemory));
+                return Ok(1);
+            };
+            match vfs::read(ctx.process, path) {
                 Ok(bytes) => {
                     ctx.write(&bytes)?;
                     Ok(0)

@@ -49,6 +49,12 @@ pub static BUILTINS: &[Builtin] = &[
         run: files::ls,
     },
     Builtin {
+        name: "rm",
+        usage: "rm FILE...",
+        help: "remove files from /tmp",
+        run: files::rm,
+    },
+    Builtin {
         name: "ps",
         usage: "ps",
         help: "list processes: pid, ppid, sid, state, memory, name",
