@@ -216,36 +216,45 @@ fn render(caller: &Process, path: ProcPath, out: &mut Buffer) -> Result<fmt::Res
 }
 
 /// Renders the account table (`/proc/memquota`, the `memquota` command).
+///
+/// Its working memory is charged to the reader and reserved fallibly: a
+/// reader at its limit gets `fmt::Error`, not a kill.
 pub fn render_table(out: &mut impl Write) -> fmt::Result {
     let kernel = heap::kernel_account().id();
     let users = heap::users_account().id();
-    let snaps: Vec<quota::AccountSnapshot> = heap::as_kernel(|| ACCOUNTS.snapshots().collect());
-    let rows: Vec<AccountRow<'_>> = heap::as_kernel(|| {
+    // Room for the accounts now and a few created meanwhile; `take` keeps
+    // the vectors from growing (infallibly) past what was reserved.
+    let room = ACCOUNTS.snapshots().count() + 8;
+    let mut snaps: Vec<quota::AccountSnapshot> = Vec::new();
+    let mut rows: Vec<AccountRow<'_>> = Vec::new();
+    heap::fallible(|| {
         snaps
-            .iter()
-            .map(|a| {
-                let (pid, sid) = proc::owner_of(a.tag);
-                let owned = a.tag != 0;
-                let label = if a.id == quota::AccountId::ROOT {
-                    "root"
-                } else if a.id == kernel || a.flags.contains(AccountFlags::KERNEL) {
-                    "kernel"
-                } else if a.id == users {
-                    "users"
-                } else if owned && pid == sid {
-                    "session"
-                } else {
-                    "process"
-                };
-                AccountRow {
-                    account: *a,
-                    pid: owned.then_some(pid),
-                    sid: owned.then_some(sid),
-                    label,
-                }
-            })
-            .collect()
-    });
+            .try_reserve_exact(room)
+            .and_then(|()| rows.try_reserve_exact(room))
+    })
+    .map_err(|_| fmt::Error)?;
+    snaps.extend(ACCOUNTS.snapshots().take(room));
+    rows.extend(snaps.iter().map(|a| {
+        let (pid, sid) = proc::owner_of(a.tag);
+        let owned = a.tag != 0;
+        let label = if a.id == quota::AccountId::ROOT {
+            "root"
+        } else if a.id == kernel || a.flags.contains(AccountFlags::KERNEL) {
+            "kernel"
+        } else if a.id == users {
+            "users"
+        } else if owned && pid == sid {
+            "session"
+        } else {
+            "process"
+        };
+        AccountRow {
+            account: *a,
+            pid: owned.then_some(pid),
+            sid: owned.then_some(sid),
+            label,
+        }
+    }));
     write!(out, "{}", AccountTableView { rows: &rows })
 }
 
