@@ -19,9 +19,13 @@ need_rustup() {
 
 setup_rust() {
     need_rustup
+    # Build scripts and some dependencies (loom's) are compiled and linked
+    # with the host's C toolchain.
+    command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
     if ! rustup run "$STABLE" rustc --version >/dev/null 2>&1 \
         || ! rustup target list --installed --toolchain "$STABLE" | grep -q aarch64-unknown-none \
-        || ! rustup component list --installed --toolchain "$STABLE" | grep -q clippy; then
+        || ! rustup component list --installed --toolchain "$STABLE" | grep -q clippy \
+        || ! rustup component list --installed --toolchain "$STABLE" | grep -q rustfmt; then
         say "installing Rust $STABLE with clippy, rustfmt and the aarch64-unknown-none target"
         rustup toolchain install "$STABLE" --profile minimal \
             --component rustfmt,clippy --target aarch64-unknown-none
@@ -46,7 +50,13 @@ apt_install() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ "$(id -u)" -ne 0 ]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "error: ${missing[*]} must be installed, which needs root (or sudo)" >&2
+            exit 1
+        fi
+        sudo="sudo"
+    fi
     if [ "$apt_updated" -eq 0 ]; then
         say "apt-get update"
         $sudo apt-get update -qq

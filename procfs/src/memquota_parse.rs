@@ -189,9 +189,12 @@ impl Fields<'_, '_> {
 
     fn number<T: FromStr>(&self, i: usize) -> Result<T, MemquotaParseError> {
         let (value, line) = self.get(i)?;
-        value
-            .parse()
-            .map_err(|_| MemquotaParseError::BadValue { key: KEYS[i], line })
+        let bad = || MemquotaParseError::BadValue { key: KEYS[i], line };
+        // Plain decimal digits only: `FromStr` would also take a leading `+`.
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        value.parse().map_err(|_| bad())
     }
 
     fn limit(&self, i: usize) -> Result<Limit, MemquotaParseError> {

@@ -85,7 +85,7 @@ fn proc_path() -> impl Strategy<Value = ProcPath> {
 
 fn heap() -> impl Strategy<Value = HeapSnapshot> {
     (
-        any::<[usize; 7]>(),
+        any::<[usize; 8]>(),
         any::<[u64; 2]>(),
         any::<[usize; 5]>(),
         any::<[u64; 4]>(),
@@ -103,7 +103,7 @@ fn heap() -> impl Strategy<Value = HeapSnapshot> {
                 refills: e[1],
             },
             header_bytes: h[6],
-            allocations: t[4],
+            allocations: h[7],
             table: TableStats {
                 capacity: t[0],
                 live: t[1],

@@ -18,8 +18,10 @@
 //! # Contract
 //! An id given to [`AccountTable::charge`] must name an account whose
 //! handle stays alive for the call (the caller's own process account, or one
-//! borrowed through [`charge_to`](crate::charge_to)). A charge naming a dead
-//! account is not lost: it goes to the root and is counted as misattributed.
+//! borrowed through [`charge_to`](crate::charge_to)). A charge naming an
+//! account that is already dead is not lost: it goes to the root and is
+//! counted as misattributed. (Dropping the handle *during* a charge breaks
+//! the contract: the slot could be released under the charge.)
 //! An id given to [`AccountTable::uncharge`] must come from a charge that
 //! has not been uncharged yet, as allocation headers guarantee.
 
@@ -117,6 +119,8 @@ pub enum CreateError {
     TooDeep,
     /// The parent handle belongs to another table.
     ForeignParent,
+    /// A kernel account under a non-kernel one.
+    KernelUnderUser,
 }
 
 /// An id that names no live account.
@@ -285,6 +289,15 @@ impl<'s> AccountTable<'s> {
             None => AccountId::ROOT,
         };
         let parent_slot = &self.slots[parent_id.index()];
+        // A kernel account ignores limits on its whole path, so one under a
+        // limited (non-kernel) account would escape that account's limit.
+        if spec.flags.contains(AccountFlags::KERNEL)
+            && !self
+                .flags_of(parent_id.index())
+                .contains(AccountFlags::KERNEL)
+        {
+            return Err(CreateError::KernelUnderUser);
+        }
         let depth = parent_slot.depth.load(Relaxed).wrapping_add(1);
         if depth as usize >= MAX_DEPTH {
             return Err(CreateError::TooDeep);

@@ -358,3 +358,20 @@ fn stats_split_kernel_and_user_bytes() {
     t.uncharge(session.id(), Amount::bytes(300));
     t.uncharge(AccountId::ROOT, Amount::bytes(5));
 }
+
+#[test]
+fn kernel_accounts_may_not_hide_under_limited_ones() {
+    let s = slots(4);
+    let t = AccountTable::new(&s);
+    let session = t.create(None, USER).unwrap();
+    t.set_max(session.id(), Limit::Bytes(1000)).unwrap();
+    assert_eq!(
+        t.create(Some(&session), kernel(0)).unwrap_err(),
+        CreateError::KernelUnderUser
+    );
+    let k = t.create(None, kernel(0)).unwrap();
+    assert!(
+        t.create(Some(&k), kernel(1)).is_ok(),
+        "kernel under kernel is fine"
+    );
+}

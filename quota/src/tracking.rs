@@ -110,6 +110,8 @@ pub enum ConfigError {
     TooSmall,
     /// The inner allocator could not provide the emergency block.
     NoEmergencyBlock,
+    /// The heap was configured already.
+    AlreadyConfigured,
 }
 
 /// A `GlobalAlloc` wrapper charging every allocation to the account of the
@@ -125,6 +127,8 @@ pub struct TrackingAlloc<'t, A: GlobalAlloc, C: Context> {
     emergency_capacity: AtomicUsize,
     emergency_releases: AtomicU64,
     emergency_refills: AtomicU64,
+    /// `configure` has run.
+    configured: core::sync::atomic::AtomicBool,
     context: PhantomData<fn() -> C>,
 }
 
@@ -142,6 +146,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
             emergency_capacity: AtomicUsize::new(0),
             emergency_releases: AtomicU64::new(0),
             emergency_refills: AtomicU64::new(0),
+            configured: core::sync::atomic::AtomicBool::new(false),
             context: PhantomData,
         }
     }
@@ -159,20 +164,26 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
     /// Sets the heap size, the floor and the emergency reserve, and takes
     /// the reserve block from the inner allocator. Non-kernel accounts may
     /// then bring the heap's charged bytes to `size - floor - emergency`.
+    /// Only the first successful call configures: the reserve's size may
+    /// not change under a block taken with it.
     ///
     /// # Errors
-    /// [`ConfigError`] if the parts do not fit or the block cannot be had;
-    /// the heap floor is set either way.
+    /// [`ConfigError::TooSmall`] if the parts do not fit (nothing is set),
+    /// [`ConfigError::AlreadyConfigured`] on a second call (nothing
+    /// changes), [`ConfigError::NoEmergencyBlock`] if the block cannot be
+    /// had (the floor is set; there is no reserve).
     pub fn configure(&self, config: HeapConfig) -> Result<(), ConfigError> {
         let budget = config
             .size
             .checked_sub(config.floor)
             .and_then(|b| b.checked_sub(config.emergency))
             .ok_or(ConfigError::TooSmall)?;
+        if self.configured.swap(true, Relaxed) {
+            return Err(ConfigError::AlreadyConfigured);
+        }
         self.size.store(config.size, Relaxed);
         self.floor.store(config.floor, Relaxed);
         self.table.set_heap_budget(Limit::Bytes(budget));
-        self.release_emergency_block();
         self.emergency_capacity.store(config.emergency, Relaxed);
         if config.emergency == 0 || self.take_emergency_block() {
             Ok(())
@@ -219,8 +230,8 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
             return false;
         }
         // SAFETY: a non-null `emergency_block` was allocated by `inner` with
-        // the current capacity (capacity only changes in `configure`, after
-        // the block is released), and the swap gave this call sole ownership.
+        // the current capacity (set once, by the first `configure`, before
+        // any block is taken), and the swap gave this call sole ownership.
         unsafe { self.inner.dealloc(block, layout) };
         true
     }

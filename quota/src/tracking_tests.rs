@@ -278,8 +278,11 @@ fn sizes_that_would_overflow_are_refused_not_wrapped() {
     assert!(unsafe { heap.alloc(layout) }.is_null());
     let p = alloc(&heap, 8, 8);
     let small = Layout::from_size_align(8, 8).unwrap();
-    // SAFETY: `p` is live with `small`.
-    assert!(unsafe { heap.realloc(p, small, usize::MAX - 4) }.is_null());
+    // The largest size `realloc`'s contract allows (it rounds up to a valid
+    // layout); adding the header does not fit.
+    let largest = isize::MAX as usize - 7;
+    // SAFETY: `p` is live with `small`; `largest` rounded to 8 is a valid size.
+    assert!(unsafe { heap.realloc(p, small, largest) }.is_null());
     assert_eq!(t.root_current(), 16, "nothing charged by the refusals");
     free(&heap, p, 8, 8);
     assert_eq!(t.root_current(), 0);
@@ -334,6 +337,20 @@ fn the_heap_floor_stops_users_but_not_the_kernel() {
             emergency: 8
         }),
         Err(ConfigError::TooSmall)
+    );
+    assert_eq!(
+        heap.configure(HeapConfig {
+            size: 20_000,
+            floor: 0,
+            emergency: 64
+        }),
+        Err(ConfigError::AlreadyConfigured)
+    );
+    let snap = heap.snapshot();
+    assert_eq!(
+        (snap.size, snap.emergency.capacity),
+        (10_000, 0),
+        "a second configure changed nothing"
     );
 }
 
@@ -435,4 +452,35 @@ fn growing_another_accounts_block_moves_it_to_the_grower() {
     assert_eq!((current(&t, &owner), current(&t, &grower)), (0, 58));
     free(&heap, r, 50, 8);
     assert_eq!(t.root_current(), 0);
+}
+
+#[test]
+fn realloc_of_blocks_aligned_above_the_header_keeps_alignment_and_data() {
+    let s = slots();
+    let t = AccountTable::new(&s);
+    let heap = TrackingAlloc::<_, Recording>::new(System, &t);
+    for align in [16usize, 64, 4096] {
+        let p = alloc(&heap, 24, align);
+        // SAFETY: 24 writable bytes.
+        unsafe { p.write_bytes(5, 24) };
+        let small = Layout::from_size_align(24, align).unwrap();
+        // SAFETY: `p` is live with `small`.
+        let q = unsafe { heap.realloc(p, small, 4000) };
+        assert!(!q.is_null());
+        assert_eq!(q as usize % align, 0, "align {align}");
+        assert_eq!(t.root_current(), 4000 + align, "header of {align} bytes");
+        // SAFETY: the first 24 bytes were kept.
+        assert!(unsafe { bytes(q, 24) }.iter().all(|b| *b == 5));
+        let big = Layout::from_size_align(4000, align).unwrap();
+        // SAFETY: `q` is live with `big`.
+        let r = unsafe { heap.realloc(q, big, 8) };
+        assert!(!r.is_null());
+        assert_eq!(r as usize % align, 0, "align {align}");
+        assert_eq!(t.root_current(), 8 + align);
+        // SAFETY: the first 8 bytes survive a shrink.
+        assert!(unsafe { bytes(r, 8) }.iter().all(|b| *b == 5));
+        free(&heap, r, 8, align);
+    }
+    assert_eq!(t.root_current(), 0);
+    assert_eq!(heap.snapshot().header_bytes, 0);
 }

@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 use quota::{
-    Account, AccountFlags, AccountId, AccountTable, Amount, Events, Limit, Mode, NewAccount,
-    Refusal, RefusalReason, Slot,
+    Account, AccountFlags, AccountId, AccountTable, Amount, CreateError, Events, Limit, Mode,
+    NewAccount, Refusal, RefusalReason, Slot,
 };
 
 const SLOTS: usize = 12;
@@ -60,6 +60,15 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// What a charge of `bytes` counts: odd sizes also count one block, so
+/// the block half of the counter word is exercised too.
+fn amount(bytes: usize) -> Amount {
+    Amount {
+        bytes,
+        blocks: bytes % 2,
+    }
+}
+
 /// The sequential model of one account.
 #[derive(Clone, Debug)]
 #[allow(
@@ -73,6 +82,7 @@ struct Model {
     owned: bool,
     released: bool,
     current: usize,
+    blocks: usize,
     max: usize,
     high: usize,
     overdraft: usize,
@@ -90,6 +100,7 @@ impl Model {
             owned: true,
             released: false,
             current: 0,
+            blocks: 0,
             max: usize::MAX,
             high: usize::MAX,
             overdraft: quota::DEFAULT_OVERDRAFT,
@@ -177,6 +188,7 @@ impl World<'_> {
         for (&level, forced) in path.iter().zip(&forced_at) {
             let m = &mut self.model[level];
             m.current += bytes;
+            m.blocks += amount(bytes).blocks;
             m.peak = m.peak.max(m.current);
             if m.current > m.high {
                 m.events.high += 1;
@@ -195,6 +207,7 @@ impl World<'_> {
     fn model_uncharge(&mut self, leaf: usize, bytes: usize) {
         for level in self.path(leaf) {
             self.model[level].current -= bytes;
+            self.model[level].blocks -= amount(bytes).blocks;
         }
         self.model_release();
     }
@@ -238,12 +251,18 @@ impl World<'_> {
                     self.handles[parent].as_ref()
                 };
                 let depth = self.path(parent).len();
+                let kernel_under_user = kernel && !self.model[parent].kernel;
                 match self.table.create(handle, spec) {
                     Ok(account) => {
+                        assert!(
+                            !kernel_under_user,
+                            "a kernel account was created under a user one"
+                        );
                         self.model
                             .push(Model::new(account.id(), Some(parent), kernel));
                         self.handles.push(Some(account));
                     }
+                    Err(CreateError::KernelUnderUser) => assert!(kernel_under_user),
                     Err(e) => {
                         let in_use = self.model.iter().filter(|m| !m.released).count();
                         assert!(in_use == SLOTS || depth >= quota::MAX_DEPTH, "{e:?}");
@@ -262,9 +281,7 @@ impl World<'_> {
                     Mode::Fallible
                 };
                 let expect = self.model_charge(leaf, bytes, mode);
-                let got = self
-                    .table
-                    .charge(self.model[leaf].id, Amount::bytes(bytes), mode);
+                let got = self.table.charge(self.model[leaf].id, amount(bytes), mode);
                 match (expect, got) {
                     (Ok(forced), Ok(charged)) => {
                         assert_eq!(charged.forced, forced);
@@ -278,8 +295,7 @@ impl World<'_> {
             Op::Uncharge { charge } => {
                 if !self.charges.is_empty() {
                     let (leaf, bytes) = self.charges.swap_remove(charge % self.charges.len());
-                    self.table
-                        .uncharge(self.model[leaf].id, Amount::bytes(bytes));
+                    self.table.uncharge(self.model[leaf].id, amount(bytes));
                     self.model_uncharge(leaf, bytes);
                 }
             }
@@ -325,6 +341,7 @@ impl World<'_> {
             }
             let s = snap.unwrap_or_else(|| panic!("account {i} released early"));
             assert_eq!(s.current, m.current, "current of {i}");
+            assert_eq!(s.blocks, m.blocks, "blocks of {i}");
             assert_eq!(s.peak, m.peak, "peak of {i}");
             assert_eq!(s.max.to_raw(), m.max, "max of {i}");
             assert_eq!(s.high.to_raw(), m.high, "high of {i}");
@@ -374,7 +391,7 @@ proptest! {
         // Free everything and drop every handle: all accounts but the root
         // are released and every counter is back to zero.
         while let Some((leaf, bytes)) = world.charges.pop() {
-            table.uncharge(world.model[leaf].id, Amount::bytes(bytes));
+            table.uncharge(world.model[leaf].id, amount(bytes));
             world.model_uncharge(leaf, bytes);
         }
         for i in 1..world.model.len() {

@@ -82,7 +82,9 @@ pub fn qemu(elf: &Path) -> Command {
 
 /// A booted guest.
 pub struct Guest {
-    child: Child,
+    child: Arc<Mutex<Child>>,
+    /// Set when the guest is dropped: the watchdog stands down.
+    done: Arc<(Mutex<bool>, Condvar)>,
     stdin: ChildStdin,
     output: Arc<(Mutex<Vec<u8>>, Condvar)>,
     /// Output before this offset has been consumed by `expect`.
@@ -97,19 +99,7 @@ impl Guest {
     /// # Panics
     /// If QEMU cannot start or no prompt appears in time.
     pub fn boot(append: &str) -> Guest {
-        let mut child = Command::new("qemu-system-aarch64")
-            .args(["-machine", "virt", "-cpu", "max", "-smp", "1", "-m", "128M"])
-            .args([
-                "-display",
-                "none",
-                "-serial",
-                "stdio",
-                "-monitor",
-                "none",
-                "-no-reboot",
-            ])
-            .arg("-kernel")
-            .arg(kernel())
+        let mut child = qemu(&kernel())
             .args(["-append", append])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -133,14 +123,23 @@ impl Guest {
                 cv.notify_all();
             }
         });
-        let pid = child.id();
+        let child = Arc::new(Mutex::new(child));
+        let done = Arc::new((Mutex::new(false), Condvar::new()));
+        let (watched, flag) = (child.clone(), done.clone());
         std::thread::spawn(move || {
-            std::thread::sleep(GUEST_DEADLINE);
-            // The guest outlived its deadline: kill it so the test fails.
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            let (lock, cv) = &*flag;
+            let guard = lock.lock().expect("watchdog lock");
+            let (guard, _) = cv
+                .wait_timeout_while(guard, GUEST_DEADLINE, |done| !*done)
+                .expect("watchdog lock");
+            if !*guard {
+                // The guest outlived its deadline: kill it so the test fails.
+                let _ = watched.lock().expect("child lock").kill();
+            }
         });
         let mut guest = Guest {
             child,
+            done,
             stdin,
             output,
             seen: 0,
@@ -173,20 +172,22 @@ impl Guest {
     /// If it does not appear within [`STEP_TIMEOUT`], showing the output.
     pub fn expect(&mut self, pattern: &str) -> String {
         let deadline = Instant::now() + STEP_TIMEOUT;
+        let needle = pattern.as_bytes();
         let (lock, cv) = &*self.output;
         let mut out = lock.lock().expect("output lock");
         loop {
-            let text = String::from_utf8_lossy(&out[self.seen..]).into_owned();
-            if let Some(at) = text.find(pattern) {
-                let end = at + pattern.len();
-                // Advance by the bytes of the matched prefix.
-                self.seen += text[..end].len();
-                return text[..end].to_string();
+            let unread = &out[self.seen..];
+            if let Some(at) = unread.windows(needle.len()).position(|w| w == needle) {
+                let end = at + needle.len();
+                let text = String::from_utf8_lossy(&unread[..end]).into_owned();
+                self.seen += end;
+                return text;
             }
             let now = Instant::now();
             assert!(
                 now < deadline,
-                "timed out waiting for {pattern:?}; output so far:\n{text}"
+                "timed out waiting for {pattern:?}; output so far:\n{}",
+                String::from_utf8_lossy(unread)
             );
             out = cv.wait_timeout(out, deadline - now).expect("output lock").0;
         }
@@ -209,8 +210,12 @@ impl Guest {
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let (lock, cv) = &*self.done;
+        *lock.lock().expect("watchdog lock") = true;
+        cv.notify_all();
+        let mut child = self.child.lock().expect("child lock");
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

@@ -136,12 +136,25 @@ fn two_hundred_background_hogs_leave_accounts_and_heap_at_baseline() {
     g.run("sleep 0.2");
     let base_info = g.run("cat /proc/meminfo");
     let base_session = g.run("memquota 1");
+    let mut transcript = String::new();
     for _ in 0..20 {
-        g.run(&["hog 256K &"; 10].join(" "));
+        transcript += &g.run(&["hog 256K &"; 10].join(" "));
     }
     // Let every job finish, then let the shell collect them.
-    g.run("sleep 2");
-    g.run("echo collected");
+    transcript += &g.run("sleep 2");
+    transcript += &g.run("echo collected");
+    // Every job really ran to completion: 200 reports from hog itself and
+    // 200 from the shell collecting it.
+    assert_eq!(
+        transcript.matches("hog: allocated 262144 bytes").count(),
+        200,
+        "{transcript}"
+    );
+    assert_eq!(
+        transcript.matches("done: hog (exit 0)").count(),
+        200,
+        "{transcript}"
+    );
     let info = g.run("cat /proc/meminfo");
     let session = g.run("memquota 1");
     for key in [
