@@ -68,10 +68,10 @@ pub fn enable_input() {
 }
 
 /// Writes `bytes`, turning `\n` into `\r\n`. The UART is locked (and
-/// IRQs masked) for one chunk at a time, so a long write does not hold
-/// off interrupts for its whole length.
+/// IRQs masked) for one [`LINE`]-sized chunk at a time, so a long write
+/// does not hold off interrupts for its whole length.
 pub fn write_bytes(bytes: &[u8]) {
-    const CHUNK: usize = 64;
+    const CHUNK: usize = LINE;
     for chunk in bytes.chunks(CHUNK) {
         let uart = UART.lock();
         let Some(uart) = uart.as_ref() else { return };
@@ -84,32 +84,61 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
-/// A `fmt::Write` to the console, for `kprint!`.
-pub struct Console;
+/// Bytes formatted before they go out: a line up to this long leaves in
+/// one locked write, so lines of concurrent writers do not interleave.
+const LINE: usize = 256;
 
-impl Write for Console {
+/// A stack buffer that sends itself to the console when full or dropped.
+struct LineBuf {
+    buf: [u8; LINE],
+    len: usize,
+}
+
+impl LineBuf {
+    fn flush(&mut self) {
+        write_bytes(&self.buf[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl Write for LineBuf {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        write_bytes(s.as_bytes());
+        for &b in s.as_bytes() {
+            if self.len == LINE {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
         Ok(())
     }
+}
+
+/// Formats `args` and writes the result, up to [`LINE`] bytes at a time.
+pub fn print(args: fmt::Arguments<'_>) {
+    let mut line = LineBuf {
+        buf: [0; LINE],
+        len: 0,
+    };
+    let _ = line.write_fmt(args);
+    line.flush();
 }
 
 /// Prints to the console.
 #[macro_export]
 macro_rules! kprint {
-    ($($arg:tt)*) => {{
-        let _ = core::fmt::Write::write_fmt(&mut $crate::console::Console, format_args!($($arg)*));
-    }};
+    ($($arg:tt)*) => {
+        $crate::console::print(format_args!($($arg)*))
+    };
 }
 
 /// Prints a line to the console.
 #[macro_export]
 macro_rules! kprintln {
     () => { $crate::kprint!("\n") };
-    ($($arg:tt)*) => {{
-        $crate::kprint!($($arg)*);
-        $crate::kprint!("\n");
-    }};
+    ($($arg:tt)*) => {
+        $crate::console::print(format_args!("{}\n", format_args!($($arg)*)))
+    };
 }
 
 /// The UART interrupt: moves received bytes into the input ring.

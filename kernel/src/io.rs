@@ -62,12 +62,8 @@ impl Ctx<'_> {
         match &self.out {
             Output::Console => {
                 self.check()?;
-                let mut w = ConsoleWriter {
-                    ctx: self,
-                    error: None,
-                };
-                let _ = w.write_fmt(args);
-                w.error.map_or(Ok(()), Err)
+                console::print(args);
+                Ok(())
             }
             Output::File(_) => {
                 let mut buf = vfs::Buffer(Vec::new());
@@ -99,20 +95,6 @@ impl Ctx<'_> {
         self.check()?;
         sched::yield_now();
         self.check()
-    }
-}
-
-struct ConsoleWriter<'a, 'p> {
-    ctx: &'a mut Ctx<'p>,
-    error: Option<Errno>,
-}
-
-impl Write for ConsoleWriter<'_, '_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.ctx.write(s.as_bytes()).map_err(|e| {
-            self.error = Some(e);
-            fmt::Error
-        })
     }
 }
 
