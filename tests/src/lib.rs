@@ -229,3 +229,18 @@ pub fn field(text: &str, key: &str) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("{key} = {value:?} is not a number"))
 }
+
+/// Asserts `keys` have the same value in two readings of a key/value file
+/// (e.g. `/proc/meminfo` before and after), showing both on a mismatch.
+///
+/// # Panics
+/// On a mismatch, or a key missing from either reading.
+pub fn assert_same(before: &str, after: &str, keys: &[&str]) {
+    for key in keys {
+        assert_eq!(
+            field(after, key),
+            field(before, key),
+            "{key}:\n{before}\n---\n{after}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! would: set limits, read procfs, run a greedy command, and check that the
 //! kernel and the shell carry on and nothing is leaked.
 
-use system_tests::{Guest, field};
+use system_tests::{Guest, assert_same, field};
 
 const MIB: u64 = 1 << 20;
 
@@ -157,21 +157,19 @@ fn two_hundred_background_hogs_leave_accounts_and_heap_at_baseline() {
     );
     let info = g.run("cat /proc/meminfo");
     let session = g.run("memquota 1");
-    for key in [
-        "HeapUsed",
-        "KernelBytes",
-        "SessionBytes",
-        "Allocations",
-        "AccountsLive",
-        "AccountsOrphaned",
-        "AccountingErrors",
-    ] {
-        assert_eq!(
-            field(&info, key),
-            field(&base_info, key),
-            "{key}:\n{base_info}\n---\n{info}"
-        );
-    }
+    assert_same(
+        &base_info,
+        &info,
+        &[
+            "HeapUsed",
+            "KernelBytes",
+            "SessionBytes",
+            "Allocations",
+            "AccountsLive",
+            "AccountsOrphaned",
+            "AccountingErrors",
+        ],
+    );
     assert_eq!(field(&session, "current"), field(&base_session, "current"));
     assert!(field(&session, "session.peak") >= 256 * 1024);
 }
@@ -186,19 +184,17 @@ fn a_session_that_ends_releases_its_accounts() {
     g.expect("memquota: per-session kernel memory quotas");
     g.expect(system_tests::PROMPT);
     let after = g.run("cat /proc/meminfo");
-    for key in [
-        "HeapUsed",
-        "KernelBytes",
-        "SessionBytes",
-        "AccountsLive",
-        "AccountsOrphaned",
-    ] {
-        assert_eq!(
-            field(&after, key),
-            field(&before, key),
-            "{key}:\n{before}\n---\n{after}"
-        );
-    }
+    assert_same(
+        &before,
+        &after,
+        &[
+            "HeapUsed",
+            "KernelBytes",
+            "SessionBytes",
+            "AccountsLive",
+            "AccountsOrphaned",
+        ],
+    );
     let table = g.run("memquota");
     assert!(
         !table
@@ -286,13 +282,11 @@ fn children_that_outlive_their_shell_are_collected() {
         "no sleep process is left:\n{ps}"
     );
     let after = g.run("cat /proc/meminfo");
-    for key in ["HeapUsed", "AccountsLive", "AccountsOrphaned"] {
-        assert_eq!(
-            field(&after, key),
-            field(&before, key),
-            "{key}:\n{before}\n---\n{after}"
-        );
-    }
+    assert_same(
+        &before,
+        &after,
+        &["HeapUsed", "AccountsLive", "AccountsOrphaned"],
+    );
 }
 
 #[test]

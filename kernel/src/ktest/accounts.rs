@@ -20,17 +20,20 @@ pub const TESTS: &[Test] = &[
     },
 ];
 
+/// A fresh account under `users`.
+fn user_account() -> Result<quota::Account<'static>, String> {
+    let spec = NewAccount {
+        flags: AccountFlags::empty(),
+        tag: 0,
+    };
+    ACCOUNTS
+        .create(Some(heap::users_account()), spec)
+        .map_err(|e| alloc::format!("create: {e:?}"))
+}
+
 fn allocations_are_charged_exactly() -> Result<(), String> {
     let before = heap::snapshot().used;
-    let account = ACCOUNTS
-        .create(
-            Some(heap::users_account()),
-            NewAccount {
-                flags: AccountFlags::empty(),
-                tag: 0,
-            },
-        )
-        .map_err(|e| alloc::format!("create: {e:?}"))?;
+    let account = user_account()?;
     let id = account.id();
     let v: Vec<u8> = heap::charge_to(&account, || Vec::with_capacity(1000));
     let charged = ACCOUNTS.snapshot(id).map_or(0, |a| a.current);
@@ -52,15 +55,7 @@ fn allocations_are_charged_exactly() -> Result<(), String> {
 }
 
 fn fallible_refusal_changes_nothing() -> Result<(), String> {
-    let account = ACCOUNTS
-        .create(
-            Some(heap::users_account()),
-            NewAccount {
-                flags: AccountFlags::empty(),
-                tag: 0,
-            },
-        )
-        .map_err(|e| alloc::format!("create: {e:?}"))?;
+    let account = user_account()?;
     let _ = ACCOUNTS.set_max(account.id(), Limit::Bytes(4096));
     let mut v: Vec<u8> = Vec::new();
     let refused = heap::charge_to(&account, || heap::fallible(|| v.try_reserve_exact(8192)));

@@ -47,6 +47,17 @@ pub(super) fn run_session(
     Ok((status, account))
 }
 
+/// The heap's charged bytes are back where they were.
+fn same_heap(before: &quota::HeapSnapshot, after: &quota::HeapSnapshot) -> Result<(), String> {
+    ensure!(
+        after.used == before.used,
+        "heap used {} after, {} before",
+        after.used,
+        before.used
+    );
+    Ok(())
+}
+
 fn exit_releases_account_and_heap() -> Result<(), String> {
     // Warm up: the first process grows kernel tables once.
     run_session(Limit::Unlimited, Box::new(|_| Ok(0)))?;
@@ -65,12 +76,7 @@ fn exit_releases_account_and_heap() -> Result<(), String> {
         "the session account was not released"
     );
     let after = heap::snapshot();
-    ensure!(
-        after.used == before.used,
-        "heap used {} after, {} before",
-        after.used,
-        before.used
-    );
+    same_heap(&before, &after)?;
     ensure!(
         after.table.live == before.table.live,
         "accounts {} after, {} before",
@@ -122,11 +128,6 @@ fn over_limit_is_killed_at_a_safe_point() -> Result<(), String> {
     // The report itself (its copy of the name) is kernel memory: free it first.
     drop(report);
     let after = heap::snapshot();
-    ensure!(
-        after.used == before.used,
-        "heap used {} after, {} before",
-        after.used,
-        before.used
-    );
+    same_heap(&before, &after)?;
     Ok(())
 }
