@@ -7,7 +7,10 @@ cd "$ROOT"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 setup_rust
-apt_install qemu-system-arm
+apt_install qemu-system-arm python3
+
+say "kernel layers: dependencies point down, unsafe only where allowed"
+python3 scripts/check-layers.py
 
 say "format"
 cargo fmt --all -- --check
@@ -16,11 +19,11 @@ say "clippy (host crates, all targets)"
 cargo clippy --all-targets -- -D warnings
 
 say "clippy (every crate for aarch64-unknown-none)"
-cargo clippy --target aarch64-unknown-none -p quota -p procfs -p sshd -p kernel -- -D warnings
+cargo clippy --target aarch64-unknown-none -p quota -p procfs -p sshd -p kcore -p kernel -- -D warnings
 cargo clippy --target aarch64-unknown-none -p kernel --features ktest --target-dir target/ktest -- -D warnings
 
 say "build the library crates for aarch64-unknown-none"
-cargo build --target aarch64-unknown-none -p quota -p procfs -p sshd
+cargo build --target aarch64-unknown-none -p quota -p procfs -p sshd -p kcore
 
 say "host tests (unit, property, threads), system tests (the kernel in QEMU), in-kernel tests"
 cargo test

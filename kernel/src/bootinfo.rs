@@ -68,15 +68,12 @@ fn first_reg(node: FdtNode<'_, '_>, what: &'static str) -> Result<usize, Missing
 }
 
 impl BootInfo {
-    /// Reads the device tree at `dtb`.
+    /// Reads the device tree `dtb` (handed out by `arch::memory`).
     ///
-    /// # Safety
-    /// `dtb` must be the address of a valid flattened device tree that is
-    /// never written to or freed.
-    pub unsafe fn parse(dtb: usize) -> Result<Self, Missing> {
-        // SAFETY: the caller's contract.
-        let fdt: Fdt<'static> =
-            unsafe { Fdt::from_ptr(dtb as *const u8) }.map_err(|_| Missing("valid header"))?;
+    /// # Errors
+    /// [`Missing`] names the first thing the kernel needs and did not find.
+    pub fn parse(dtb: &'static [u8]) -> Result<Self, Missing> {
+        let fdt: Fdt<'static> = Fdt::new(dtb).map_err(|_| Missing("valid header"))?;
         let memory = fdt.memory().map_err(|_| Missing("/memory"))?;
         let region = memory.regions().next().ok_or(Missing("memory region"))?;
         let ram_start = region.starting_address as usize;
@@ -100,7 +97,7 @@ impl BootInfo {
             .unwrap_or("");
         Ok(Self {
             ram,
-            dtb: dtb..dtb + fdt.total_size(),
+            dtb: dtb.as_ptr_range().start as usize..dtb.as_ptr_range().end as usize,
             uart: first_reg(uart, "UART registers")?,
             uart_intid: intids(uart).next().ok_or(Missing("UART interrupt"))?,
             gicd: distributor.starting_address as usize,

@@ -3,14 +3,17 @@
 //!
 //! Input needs no heap: a fixed ring of [`INPUT_CAPACITY`] bytes. When it is
 //! full the interrupt stops draining the UART, QEMU stops delivering, and
-//! nothing is lost. Ctrl-C does not enter the ring while a foreground job
-//! runs: it interrupts the job (see [`crate::proc::interrupt_foreground`]).
+//! nothing is lost.
+//!
+//! Like a Unix tty, the console has a foreground job: the thread Ctrl-C is
+//! for. While one is set (and alive), Ctrl-C does not enter the ring: it
+//! sends that thread [`Signal::Interrupt`] and wakes it.
 
+use alloc::sync::{Arc, Weak};
 use core::fmt::{self, Write};
-use core::ptr::NonNull;
 
 use crate::arch::uart::Pl011;
-use crate::sched::WaitQueue;
+use crate::sched::{Signal, Thread, ThreadState, WaitQueue};
 use crate::sync::IrqMutex;
 
 /// Bytes of typed input held until read.
@@ -32,31 +35,53 @@ static INPUT: IrqMutex<Input> = IrqMutex::new(Input {
     len: 0,
 });
 static READERS: WaitQueue = WaitQueue::new();
+static FOREGROUND: IrqMutex<Option<Weak<Thread>>> = IrqMutex::new(None);
 
-/// Starts the console on the PL011 at `base`.
-///
-/// # Safety
-/// `base` must be the PL011's register block, used by nothing else.
-pub unsafe fn init(base: usize) {
-    let Some(base) = NonNull::new(base as *mut u32) else {
-        return;
-    };
-    // SAFETY: the caller's contract.
-    *UART.lock() = Some(unsafe { Pl011::new(base) });
+/// Starts the console on `uart`.
+pub fn init(uart: Pl011) {
+    *UART.lock() = Some(uart);
 }
 
-/// QEMU `virt`'s PL011, used only to report a panic that happens before
-/// the device tree has named the real UART.
-const FALLBACK_UART: usize = 0x0900_0000;
-
-/// Makes sure a panic report can be printed somewhere.
+/// Makes sure a panic report can be printed somewhere: before the device
+/// tree named the UART, QEMU `virt`'s own.
 pub fn ensure_output() {
     let mut uart = UART.lock();
     if uart.is_none() {
-        let base = NonNull::new(FALLBACK_UART as *mut u32).expect("non-null constant");
-        // SAFETY: only reached when no console was set up, i.e. before the
-        // device tree was read; on QEMU `virt` this is the PL011.
-        *uart = Some(unsafe { Pl011::new(base) });
+        *uart = Some(Pl011::fallback());
+    }
+}
+
+/// Makes `thread` the foreground job (`None`: no job; Ctrl-C goes to the
+/// reader as a byte).
+pub fn set_foreground(thread: Option<&Arc<Thread>>) {
+    let weak = thread.map(Arc::downgrade);
+    let old = core::mem::replace(&mut *FOREGROUND.lock(), weak);
+    drop(old);
+}
+
+/// Clears the foreground job if it is `thread`.
+pub fn clear_foreground_if(thread: &Thread) {
+    let mut foreground = FOREGROUND.lock();
+    if foreground
+        .as_ref()
+        .is_some_and(|w| core::ptr::eq(w.as_ptr(), thread))
+    {
+        let old = foreground.take();
+        drop(foreground);
+        drop(old);
+    }
+}
+
+/// Ctrl-C: interrupts the foreground job. False if there is none alive, so
+/// the keystroke goes to whoever reads the console.
+fn interrupt_foreground() -> bool {
+    let job = FOREGROUND.lock().as_ref().and_then(Weak::upgrade);
+    match job {
+        Some(thread) if thread.state() != ThreadState::Dead => {
+            thread.signal(Signal::Interrupt);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -155,7 +180,7 @@ pub fn on_interrupt() {
                 break;
             }
             let Some(byte) = uart.get() else { break };
-            if byte == CTRL_C && crate::proc::interrupt_foreground() {
+            if byte == CTRL_C && interrupt_foreground() {
                 continue;
             }
             let tail = (input.head + input.len) % INPUT_CAPACITY;
@@ -170,8 +195,9 @@ pub fn on_interrupt() {
 /// arrives. Returns the count.
 ///
 /// # Errors
-/// If the calling process is killed or interrupted while waiting.
-pub fn read(buf: &mut [u8]) -> Result<usize, crate::proc::Errno> {
+/// The [`Stop`](crate::sched::Stop) if the calling thread must stop while waiting.
+#[cfg(not(feature = "ktest"))]
+pub fn read(buf: &mut [u8]) -> Result<usize, crate::sched::Stop> {
     let mut n = 0;
     READERS.wait_until(|| {
         let mut input = INPUT.lock();

@@ -3,7 +3,6 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
-use aarch64_cpu::registers::{MPIDR_EL1, Readable};
 use quota::{Scope, ScopeCell};
 
 /// Most CPUs the kernel can run on.
@@ -52,6 +51,5 @@ static CPUS: [PerCpu; MAX_CPUS] = [const { PerCpu::new() }; MAX_CPUS];
 
 /// This CPU's state.
 pub fn this() -> &'static PerCpu {
-    let index = usize::try_from(MPIDR_EL1.get() & 0xff).unwrap_or(0);
-    &CPUS[index % MAX_CPUS]
+    &CPUS[crate::arch::cpu::index() % MAX_CPUS]
 }

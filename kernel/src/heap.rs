@@ -13,6 +13,7 @@
 //! ```
 
 use alloc::boxed::Box;
+use core::ops::Range;
 
 use quota::{
     Account, AccountFlags, AccountTable, HeapConfig, NewAccount, Scope, Slot, TrackingAlloc,
@@ -21,6 +22,7 @@ use spin::Once;
 use talc::TalcLock;
 use talc::source::Manual;
 
+use crate::arch::memory::{self, HeapRegionError};
 use crate::cpu;
 use crate::sync::IrqRawMutex;
 
@@ -68,8 +70,8 @@ pub struct HeapParams {
 
 /// Why the heap could not be set up.
 pub enum HeapError {
-    /// `talc` refused the region.
-    Claim,
+    /// The RAM after the kernel could not be given to `talc`.
+    Region(HeapRegionError),
     /// The floor and reserve do not fit.
     Config(quota::ConfigError),
 }
@@ -77,20 +79,20 @@ pub enum HeapError {
 impl core::fmt::Display for HeapError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            HeapError::Claim => f.write_str("talc could not claim the heap region"),
+            HeapError::Region(e) => write!(f, "{e}"),
             HeapError::Config(e) => write!(f, "bad heap configuration: {e:?}"),
         }
     }
 }
 
-/// Gives `talc` the memory at `base` and sets the floor and reserve, then
-/// creates the kernel and users accounts.
+/// Gives `talc` `params.size` bytes of the RAM after the kernel image and
+/// sets the floor and reserve, then creates the kernel and users accounts.
+/// Returns the heap's region.
 ///
-/// # Safety
-/// `base..base + params.size` must be RAM used by nothing else, forever.
-pub unsafe fn init(base: usize, params: HeapParams) -> Result<(), HeapError> {
-    // SAFETY: the caller's contract: the region is unused RAM for good.
-    unsafe { HEAP.inner().lock().claim(base as *mut u8, params.size) }.ok_or(HeapError::Claim)?;
+/// # Errors
+/// [`HeapError`]; the kernel cannot run without a heap.
+pub fn init(params: HeapParams, ram: &Range<usize>) -> Result<Range<usize>, HeapError> {
+    let region = memory::claim_heap(HEAP.inner(), params.size, ram).map_err(HeapError::Region)?;
     HEAP.configure(HeapConfig {
         size: params.size,
         floor: params.floor,
@@ -121,7 +123,7 @@ pub unsafe fn init(base: usize, params: HeapParams) -> Result<(), HeapError> {
     });
     KERNEL.call_once(|| kernel);
     USERS.call_once(|| users);
-    Ok(())
+    Ok(region)
 }
 
 /// The kernel's own account.

@@ -1,94 +1,50 @@
-//! Interrupt routing: the GIC, the timer tick and device interrupts.
+//! Interrupt routing: which device each GIC interrupt belongs to.
+//!
+//! The timer tick advances [`crate::time`] and asks the scheduler for a
+//! switch; the UART's interrupt fills the console's input. Installed as the
+//! IRQ handler of `arch::exceptions`; IRQs are masked while it runs.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use arm_gic::gicv2::{
-    GicV2,
-    registers::{Gicc, Gicd},
-};
-use arm_gic::{IntId, InterruptGroup, Trigger};
-
+use crate::arch::gic::{Gic, Line};
 use crate::arch::timer;
-use crate::bootinfo::BootInfo;
 use crate::sync::IrqMutex;
-
-/// Timer interrupts per second.
-pub const TICK_HZ: u64 = 100;
-
-struct Gic {
-    gic: GicV2<'static>,
-    group: InterruptGroup,
-}
-
-// SAFETY: the GIC is MMIO, and all access goes through the `GIC` lock.
-unsafe impl Send for Gic {}
+use crate::time::TICK_HZ;
 
 static GIC: IrqMutex<Option<Gic>> = IrqMutex::new(None);
-static TIMER_INTID: AtomicU32 = AtomicU32::new(0);
-static UART_INTID: AtomicU32 = AtomicU32::new(0);
-static TICKS: AtomicU64 = AtomicU64::new(0);
+static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+static UART_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 static TICK_INTERVAL: AtomicU64 = AtomicU64::new(0);
 
-/// Timer ticks since boot.
-pub fn ticks() -> u64 {
-    TICKS.load(Relaxed)
-}
-
-/// Sets up the GIC and starts the periodic tick.
-///
-/// # Safety
-/// `info`'s GIC addresses must be the GIC's, mapped as device memory and
-/// used by nothing else.
-pub unsafe fn init(info: &BootInfo) {
-    // SAFETY: the caller's contract.
-    let mut gic = unsafe { GicV2::new(info.gicd as *mut Gicd, info.gicc as *mut Gicc) };
-    let group = if gic.typer().has_security_extension() {
-        InterruptGroup::Group1
-    } else {
-        InterruptGroup::Group0
-    };
-    gic.setup();
-    for (intid, trigger) in [
-        (info.timer_intid, Trigger::Level),
-        (info.uart_intid, Trigger::Level),
-    ] {
-        let Ok(id) = IntId::try_from(intid) else {
-            continue;
-        };
-        gic.set_interrupt_priority(id, 0x80);
-        gic.set_trigger(id, trigger);
-        let _ = gic.enable_interrupt(id, true);
-    }
-    TIMER_INTID.store(info.timer_intid, Relaxed);
-    UART_INTID.store(info.uart_intid, Relaxed);
-    *GIC.lock() = Some(Gic { gic, group });
+/// Routes the timer and UART interrupts through `gic` and starts the
+/// periodic tick.
+pub fn init(mut gic: Gic, timer_intid: u32, uart_intid: u32) {
+    gic.enable(timer_intid, Line::Level);
+    gic.enable(uart_intid, Line::Level);
+    TIMER_INTID.store(timer_intid, Relaxed);
+    UART_INTID.store(uart_intid, Relaxed);
+    *GIC.lock() = Some(gic);
     TICK_INTERVAL.store(timer::frequency() / TICK_HZ, Relaxed);
     timer::arm(TICK_INTERVAL.load(Relaxed));
 }
 
-/// Handles every pending interrupt; called from the IRQ vector.
+/// Handles every pending interrupt; the IRQ vector's handler.
 pub fn dispatch() {
     let cpu = crate::cpu::this();
     cpu.in_interrupt.store(true, Relaxed);
     loop {
-        let (intid, group) = {
-            let mut gic = GIC.lock();
-            let Some(g) = gic.as_mut() else { break };
-            match g.gic.get_and_acknowledge_interrupt(g.group) {
-                Some(id) => (id, g.group),
-                None => break,
-            }
+        let Some(intid) = GIC.lock().as_mut().and_then(Gic::acknowledge) else {
+            break;
         };
-        let raw = u32::from(intid);
-        if raw == TIMER_INTID.load(Relaxed) {
+        if intid == TIMER_INTID.load(Relaxed) {
             timer::arm(TICK_INTERVAL.load(Relaxed));
-            TICKS.fetch_add(1, Relaxed);
+            crate::time::tick();
             crate::sched::on_tick();
-        } else if raw == UART_INTID.load(Relaxed) {
+        } else if intid == UART_INTID.load(Relaxed) {
             crate::console::on_interrupt();
         }
-        if let Some(g) = GIC.lock().as_mut() {
-            g.gic.end_interrupt(intid, group);
+        if let Some(gic) = GIC.lock().as_mut() {
+            gic.end(intid);
         }
     }
     cpu.in_interrupt.store(false, Relaxed);

@@ -1,16 +1,20 @@
 //! The quota kernel: aarch64, QEMU `virt`.
 //!
-//! Boot: `arch::aarch64::boot` sets up FP, a stack and `.bss`, then
-//! [`kernel_main`] installs the exception vectors, turns the MMU on, reads
-//! the device tree, starts the console, the heap (talc inside
-//! `quota::TrackingAlloc`), the GIC and the timer tick, and the scheduler,
-//! and starts the console session's shell.
+//! Boot: `arch::aarch64::boot` sets up FP, a stack and `.bss`, installs the
+//! exception vectors, turns the MMU on and calls [`kernel_main`] with the
+//! device tree, which reads it, starts the console, the heap (talc inside
+//! `quota::TrackingAlloc`), the scheduler, the GIC and the timer tick, and
+//! starts the console session's shell.
+//!
+//! Layers, lowest first (ARCHITECTURE.md, checked by
+//! `scripts/check-layers.sh`): `arch` → `cpu`, `sync`, `time` → `heap` →
+//! `sched` → `console` → `proc` → `fs` → `shell` → `irq`, `panic` → this
+//! file. Unsafe code is denied here and allowed only in `arch`, `sync` and
+//! `sched::switch`.
 
 #![no_std]
 #![no_main]
-// A test build runs the in-kernel tests instead of the shell, which then
-// goes unused; normal builds still report dead code.
-#![cfg_attr(feature = "ktest", allow(dead_code))]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -19,42 +23,37 @@ mod bootinfo;
 mod cmdline;
 mod console;
 mod cpu;
+mod fs;
 mod heap;
-mod io;
 mod irq;
 #[cfg(feature = "ktest")]
 mod ktest;
 mod panic;
 mod proc;
-mod ramfs;
 mod sched;
+#[cfg(not(feature = "ktest"))]
 mod shell;
 mod sync;
-mod vfs;
+mod time;
 
-unsafe extern "C" {
-    /// End of the kernel image (linker script).
-    static __kernel_end: u8;
-}
-
-/// Where QEMU `virt` puts the device tree: the start of RAM. QEMU 7.2
-/// (Debian 12's) leaves x0 = 0 when it boots an ELF, so the kernel looks
-/// here when x0 does not say.
-const DTB_AT_RAM_START: usize = 0x4000_0000;
-
-/// Entered from `_start` with the device tree's address (or 0).
-#[unsafe(no_mangle)]
-extern "C" fn kernel_main(dtb: usize) -> ! {
-    arch::exceptions::init();
-    arch::mmu::enable();
-    let dtb = if dtb == 0 { DTB_AT_RAM_START } else { dtb };
-    // SAFETY: QEMU passes a valid device tree in x0 and nothing writes it.
-    let info = match unsafe { bootinfo::BootInfo::parse(dtb) } {
-        Ok(info) => info,
-        Err(e) => panic!("{e} (x0 = {dtb:#x})"),
+/// The kernel proper, entered from `arch` once the MMU is on, with the
+/// device tree QEMU passed (`None` if none was found).
+fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
+    arch::exceptions::set_handlers(arch::exceptions::Handlers {
+        irq: irq::dispatch,
+        fault: panic::fatal_exception,
+    });
+    let Some(dtb) = dtb else {
+        panic!("no device tree at x0 or at the start of RAM");
     };
-    // SAFETY: the device tree names the UART; nothing else drives it.
-    unsafe { console::init(info.uart) };
+    let info = match bootinfo::BootInfo::parse(dtb) {
+        Ok(info) => info,
+        Err(e) => panic!("{e}"),
+    };
+    let Some(uart) = arch::uart::Pl011::claim(info.uart) else {
+        panic!("the device tree's UART at {:#x} cannot be used", info.uart);
+    };
+    console::init(uart);
     kprintln!(
         "memquota kernel: RAM {:#x}..{:#x}, device tree at {:#x} ({} bytes)",
         info.ram.start,
@@ -63,38 +62,36 @@ extern "C" fn kernel_main(dtb: usize) -> ! {
         info.dtb.len()
     );
 
-    let kernel_end = (&raw const __kernel_end) as usize;
     let params = cmdline::parse(info.bootargs, info.ram.end - info.ram.start);
-    let heap_base = kernel_end.next_multiple_of(4096);
-    let heap_end = heap_base
-        .checked_add(params.heap)
-        .filter(|end| *end <= info.ram.end.min(arch::mmu::MAPPED_END));
-    let Some(heap_end) = heap_end else {
-        panic!(
-            "heap={} does not fit in RAM after the kernel (ends {:#x})",
-            params.heap, info.ram.end
-        )
-    };
+    kprintln!(
+        "boot parameters: heap={} floor={} emergency={} session_max={}",
+        params.heap,
+        params.floor,
+        params.emergency,
+        params.session_max
+    );
     let heap = heap::HeapParams {
-        size: heap_end - heap_base,
+        size: params.heap,
         floor: params.floor,
         emergency: params.emergency,
     };
-    // SAFETY: RAM after the kernel image is unused and, as checked, inside
-    // RAM and the identity map; the device tree lies below the kernel.
-    if let Err(e) = unsafe { heap::init(heap_base, heap) } {
+    if let Err(e) = heap::init(heap, &info.ram) {
         panic!("heap: {e}");
     }
     sched::init();
-    // SAFETY: the device tree names the GIC; nothing else drives it.
-    unsafe { irq::init(&info) };
+    let Some(gic) = arch::gic::Gic::claim(info.gicd, info.gicc) else {
+        panic!("the device tree's GIC cannot be used");
+    };
+    irq::init(gic, info.timer_intid, info.uart_intid);
     console::enable_input();
     let scope = quota::Scope {
         account: heap::kernel_account().id(),
         fallible: false,
     };
-    let millis = arch::timer::now() * 1000 / arch::timer::frequency();
-    kprintln!("boot: kernel ready {millis} ms after power-on");
+    kprintln!(
+        "boot: kernel ready {} ms after power-on",
+        time::millis_since_power_on()
+    );
     #[cfg(feature = "ktest")]
     sched::spawn("ktest", 64 << 10, scope, |_| ktest::run_all()).expect("spawn the tests");
     #[cfg(not(feature = "ktest"))]
@@ -107,6 +104,7 @@ extern "C" fn kernel_main(dtb: usize) -> ! {
 
 /// Runs the root shell on the serial console, starting a new one whenever
 /// it exits.
+#[cfg(not(feature = "ktest"))]
 fn console_sessions(params: cmdline::Params) {
     loop {
         banner(params);
@@ -126,12 +124,13 @@ fn console_sessions(params: cmdline::Params) {
             }
             Err(e) => {
                 kprintln!("cannot start the shell: {e}");
-                let _ = sched::sleep_until(irq::ticks() + irq::TICK_HZ);
+                let _ = sched::sleep_until(time::ticks() + time::TICK_HZ);
             }
         }
     }
 }
 
+#[cfg(not(feature = "ktest"))]
 fn banner(params: cmdline::Params) {
     kprintln!();
     kprintln!("memquota: per-session kernel memory quotas");

@@ -32,20 +32,20 @@ fn report_heap() {
 }
 
 fn halt() -> ! {
-    crate::arch::irq::save_and_mask();
+    crate::arch::irq_mask::save_and_mask();
     if cfg!(feature = "ktest") {
         crate::arch::semihost::exit(1);
     }
     loop {
-        crate::arch::irq::wait();
+        crate::arch::irq_mask::wait();
     }
 }
 
 /// A CPU exception the kernel cannot handle.
 pub fn fatal_exception(fault: &Fault) -> ! {
     kprintln!("\nKERNEL FAULT: {fault}");
-    let pid =
-        crate::sched::try_with_current(|t| t.process.as_ref().map_or(0, |p| p.pid)).unwrap_or(0);
+    let pid = crate::sched::try_with_current(|t| crate::proc::of_thread(t).map_or(0, |p| p.pid))
+        .unwrap_or(0);
     kprintln!("thread: {} pid: {pid}", crate::sched::current_name());
     report_heap();
     halt();
@@ -53,7 +53,7 @@ pub fn fatal_exception(fault: &Fault) -> ! {
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    crate::arch::irq::save_and_mask();
+    crate::arch::irq_mask::save_and_mask();
     crate::console::ensure_output();
     // In a process that holds no kernel lock and is not in an interrupt
     // handler, nothing shared is half-updated (shared state lives behind
@@ -64,7 +64,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         // Borrowed from the thread: nothing on this never-unwound stack may
         // hold the process alive.
         crate::sched::try_with_current(|thread| {
-            if let Some(process) = &thread.process {
+            if let Some(process) = crate::proc::of_thread(thread) {
                 crate::proc::terminate_current(process, info);
             }
         });

@@ -8,10 +8,15 @@
 //!
 //! Locks must be released in the reverse order they were taken, so that
 //! the IRQ state each one restores is the one it saw.
+//!
+//! One of the few modules allowed `unsafe`: `lock_api::RawMutex` is an
+//! unsafe trait.
+
+#![allow(unsafe_code)]
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::arch::irq;
+use crate::arch::irq_mask as irq;
 use crate::cpu;
 
 /// The raw lock under [`IrqMutex`] (and under the heap's `talc`).

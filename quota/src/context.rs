@@ -10,7 +10,8 @@
 //! Two scoped overrides change it for the length of a closure and restore it
 //! afterwards, also when the closure unwinds:
 //! - [`charge_to`]: kernel code working on behalf of someone else (the
-//!   network loop decrypting session 3's packets) charges that account.
+//!   kernel writing a `/tmp` file's data for session 3) charges that
+//!   account.
 //! - [`fallible`]: the closure handles allocation failure (`try_reserve`
 //!   and friends), so an over-limit allocation returns null instead of
 //!   being forced.

@@ -34,7 +34,7 @@ pub const MAX_DEPTH: usize = 16;
 /// Bytes a non-kernel account may be forced over its limit, by default.
 pub const DEFAULT_OVERDRAFT: usize = 64 * 1024;
 
-/// How a refused charge is handled (rule 4 of `ARCHITECTURE.md`).
+/// How a refused charge is handled (rule 6 of `ARCHITECTURE.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// The caller handles failure: an over-limit charge is refused.

@@ -26,7 +26,8 @@
 
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![deny(unsafe_code)]
-// Accounting arithmetic must not overflow (STYLE.md rule 6): every `+`, `-`,
+// Accounting arithmetic must not overflow (the workspace's style guide:
+// overflow is an attack vector, as in Redox's kernel): every `+`, `-`,
 // `*` on counters is checked, saturating or deliberately wrapping.
 #![warn(clippy::arithmetic_side_effects)]
 #![cfg_attr(loom, allow(dead_code, unused_imports))]

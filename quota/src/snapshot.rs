@@ -61,7 +61,8 @@ pub struct TableStats {
     pub floor_refusals: u64,
     /// Faults injected.
     pub faults_injected: u64,
-    /// Bytes non-kernel charges may bring the root to (the heap floor).
+    /// Bytes non-kernel charges may bring the root to: the heap's size
+    /// less its floor (the floor itself is kept for the kernel).
     pub heap_budget: Limit,
 }
 

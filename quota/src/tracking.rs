@@ -377,8 +377,10 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
         unsafe { header_slot(ptr).read() }
     }
 
-    /// Moves a block whose account is gone to the current context: allocate
-    /// anew (charged to the current scope), copy, free the old block.
+    /// Moves a block to the current context: allocate anew (charged to the
+    /// current scope), copy, free the old block (crediting its account).
+    /// Used when a block grows and its account is gone (stale), or is not
+    /// the current scope's (whoever grows a block pays for it).
     ///
     /// # Safety
     /// As for [`GlobalAlloc::realloc`].

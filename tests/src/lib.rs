@@ -60,23 +60,13 @@ pub fn kernel() -> PathBuf {
     BUILT.get_or_init(|| build_kernel(&[], "target")).clone()
 }
 
-/// QEMU `virt` as the tests run it: 128 MiB, one CPU, the serial console on
-/// stdio, no display or monitor, semihosting for the test build's exit.
-pub fn qemu(elf: &Path) -> Command {
-    let mut qemu = Command::new("qemu-system-aarch64");
-    qemu.args(["-machine", "virt", "-cpu", "max", "-smp", "1", "-m", "128M"])
-        .args([
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-monitor",
-            "none",
-            "-no-reboot",
-        ])
-        .arg("-semihosting")
-        .arg("-kernel")
-        .arg(elf);
+/// QEMU `virt` booting `elf` with `append` as its boot parameters, exactly
+/// as `scripts/run.sh` boots it: through `scripts/qemu.sh`, the one place
+/// the QEMU command line is written (128 MiB, one CPU, the serial console
+/// on stdio, semihosting for the test build's exit).
+pub fn qemu(elf: &Path, append: &str) -> Command {
+    let mut qemu = Command::new(root().join("scripts/qemu.sh"));
+    qemu.arg(elf).env("MEMQUOTA_APPEND", append);
     qemu
 }
 
@@ -99,8 +89,7 @@ impl Guest {
     /// # Panics
     /// If QEMU cannot start or no prompt appears in time.
     pub fn boot(append: &str) -> Guest {
-        let mut child = qemu(&kernel())
-            .args(["-append", append])
+        let mut child = qemu(&kernel(), append)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -12,7 +12,8 @@ const DEADLINE: Duration = Duration::from_mins(2);
 #[test]
 fn in_kernel_tests_pass() {
     let elf = build_kernel(&["ktest"], "target/ktest");
-    let mut child = qemu(&elf)
+    let mut child = qemu(&elf, "")
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
         .expect("start QEMU");

@@ -9,15 +9,9 @@ use super::Test;
 use crate::ensure;
 use crate::heap::{self, ACCOUNTS};
 
-pub const TESTS: &[Test] = &[
-    Test {
-        name: "accounts::allocations_are_charged_exactly",
-        run: allocations_are_charged_exactly,
-    },
-    Test {
-        name: "accounts::fallible_refusal_changes_nothing",
-        run: fallible_refusal_changes_nothing,
-    },
+pub const TESTS: &[Test] = crate::tests![
+    allocations_are_charged_exactly,
+    fallible_refusal_changes_nothing
 ];
 
 /// A fresh account under `users`.

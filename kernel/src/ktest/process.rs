@@ -9,17 +9,13 @@ use quota::Limit;
 use super::Test;
 use crate::ensure;
 use crate::heap::{self, ACCOUNTS};
-use crate::proc::{self, Body, Errno, ExitStatus, ProcState, Spawn};
+use crate::proc::{self, Body, ExitStatus, ProcState, Spawn};
 
-pub const TESTS: &[Test] = &[
-    Test {
-        name: "process::exit_releases_account_and_heap",
-        run: exit_releases_account_and_heap,
-    },
-    Test {
-        name: "process::over_limit_is_killed_at_a_safe_point",
-        run: over_limit_is_killed_at_a_safe_point,
-    },
+pub const TESTS: &[Test] = crate::tests![
+    exit_releases_account_and_heap,
+    over_limit_is_killed_at_a_safe_point,
+    kill_stops_a_child_at_its_next_safe_point,
+    another_sessions_process_cannot_be_killed,
 ];
 
 /// Runs `body` as the leader of a new session limited to `max`, waits for
@@ -43,7 +39,7 @@ pub(super) fn run_session(
     };
     drop(process);
     // Let the exited thread be switched away from and freed.
-    let _ = crate::sched::sleep_until(crate::irq::ticks() + 2);
+    let _ = crate::sched::sleep_until(crate::time::ticks() + 2);
     Ok((status, account))
 }
 
@@ -90,15 +86,16 @@ fn over_limit_is_killed_at_a_safe_point() -> Result<(), String> {
     let before = heap::snapshot();
     let (status, account) = run_session(
         Limit::Bytes(1 << 20),
-        Box::new(|process| {
+        Box::new(|_| {
             let mut chunks: Vec<Vec<u8>> = Vec::new();
             loop {
                 // Ordinary, infallible growth: forced over the limit, then
                 // the next safe point reports it.
                 chunks.push(alloc::vec![0u8; 16 << 10]);
-                process.check_alive()?;
+                crate::sched::check_current()?;
                 if chunks.len() > 1000 {
-                    return Err(Errno::Invalid);
+                    // Never stopped: the status says so.
+                    return Ok(1);
                 }
             }
         }),
@@ -130,4 +127,91 @@ fn over_limit_is_killed_at_a_safe_point() -> Result<(), String> {
     let after = heap::snapshot();
     same_heap(&before, &after)?;
     Ok(())
+}
+
+/// Runs `check` inside a new session's leader and returns what it found.
+pub(super) fn in_session(
+    max: Limit,
+    check: fn(&alloc::sync::Arc<crate::proc::Process>) -> Result<(), String>,
+) -> Result<(), String> {
+    use crate::sync::IrqMutex;
+    use alloc::sync::Arc;
+    let result: Arc<IrqMutex<Option<Result<(), String>>>> = Arc::new(IrqMutex::new(None));
+    let slot = result.clone();
+    let body = Box::new(move |process: &Arc<crate::proc::Process>| {
+        let outcome = check(process);
+        heap::as_kernel(|| *slot.lock() = Some(outcome));
+        Ok(0)
+    });
+    run_session(max, body)?;
+    let outcome = result.lock().take();
+    outcome.unwrap_or_else(|| Err("the process did not report".into()))
+}
+
+fn sleeper(seconds: u64) -> Body {
+    Box::new(move |_| {
+        crate::sched::sleep_until(crate::time::ticks() + seconds * crate::time::TICK_HZ)?;
+        Ok(0)
+    })
+}
+
+fn kill_and_wait(me: &alloc::sync::Arc<crate::proc::Process>) -> Result<(), String> {
+    let spawn = Spawn {
+        name: "sleeper".into(),
+        parent: Some(me.clone()),
+        root_session: false,
+        session_max: Limit::Unlimited,
+        foreground: false,
+    };
+    let child = proc::spawn(spawn, sleeper(60)).map_err(|e| alloc::format!("spawn: {e}"))?;
+    let pid = child.pid;
+    ensure!(proc::try_wait(me, pid).is_none(), "a sleeping child exited");
+    ensure!(
+        proc::kill(me, 999_999) == Err(proc::ProcError::NotFound),
+        "killed a pid that does not exist"
+    );
+    proc::kill(me, pid).map_err(|e| alloc::format!("kill: {e}"))?;
+    let status = proc::wait(child).map_err(|e| alloc::format!("wait: {e}"))?;
+    ensure!(
+        matches!(status, ExitStatus::Killed) && status.code() == 137,
+        "status {status} ({})",
+        status.code()
+    );
+    ensure!(proc::find(pid).is_none(), "the child was not collected");
+    Ok(())
+}
+
+fn kill_stops_a_child_at_its_next_safe_point() -> Result<(), String> {
+    in_session(Limit::Unlimited, kill_and_wait)
+}
+
+fn another_sessions_process_cannot_be_killed() -> Result<(), String> {
+    static OTHER: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    let spawn = Spawn {
+        name: "other".into(),
+        parent: None,
+        root_session: false,
+        session_max: Limit::Unlimited,
+        foreground: false,
+    };
+    let other = proc::spawn(spawn, sleeper(1)).map_err(|e| alloc::format!("spawn: {e}"))?;
+    OTHER.store(other.pid, core::sync::atomic::Ordering::SeqCst);
+    let outcome = in_session(Limit::Unlimited, |me| {
+        let pid = OTHER.load(core::sync::atomic::Ordering::SeqCst);
+        let refused = proc::kill(me, pid);
+        ensure!(
+            refused == Err(proc::ProcError::Permission),
+            "kill of another session's process: {refused:?}"
+        );
+        Ok(())
+    });
+    proc::wait_exit(&other);
+    let ProcState::Exited(status) = other.state() else {
+        return Err("not exited".into());
+    };
+    ensure!(
+        matches!(status, ExitStatus::Code(0)),
+        "the other session ended {status}"
+    );
+    outcome
 }

@@ -1,33 +1,27 @@
 //! procfs through the VFS, from inside a process.
 
-use alloc::boxed::Box;
 use alloc::string::String;
-use alloc::sync::Arc;
 
 use quota::Limit;
 
 use super::Test;
-use crate::sync::IrqMutex;
-use crate::vfs::{self, FsError};
+use crate::fs::{self, FsError};
 
-pub const TESTS: &[Test] = &[Test {
-    name: "procfs::read_write_and_refuse",
-    run: read_write_and_refuse,
-}];
+pub const TESTS: &[Test] = crate::tests![read_write_and_refuse];
 
-fn check(process: &crate::proc::Process) -> Result<(), String> {
+fn check(process: &alloc::sync::Arc<crate::proc::Process>) -> Result<(), String> {
     let read = |path: &str| -> Result<String, String> {
-        let bytes = vfs::read(process, path).map_err(|e| alloc::format!("read {path}: {e}"))?;
+        let bytes = fs::read(process, path).map_err(|e| alloc::format!("read {path}: {e}"))?;
         String::from_utf8(bytes).map_err(|_| "not UTF-8".into())
     };
     let file = read("/proc/self/memquota")?;
     let parsed = procfs::MemquotaFile::parse(&file).map_err(|e| alloc::format!("{e}: {file}"))?;
     crate::ensure!(parsed.pid == process.pid, "pid {} in {file}", parsed.pid);
-    vfs::write(process, "/proc/self/memquota", b"2M\n")
+    fs::write(process, "/proc/self/memquota", b"2M\n")
         .map_err(|e| alloc::format!("write 2M: {e}"))?;
     let max = procfs::find_field(&read("/proc/self/memquota")?, "max").map(String::from);
     crate::ensure!(max.as_deref() == Some("2097152"), "max {max:?}");
-    let bad = vfs::write(process, "/proc/self/memquota", b"abc");
+    let bad = fs::write(process, "/proc/self/memquota", b"abc");
     crate::ensure!(
         matches!(bad, Err(FsError::Invalid(_))),
         "abc accepted: {bad:?}"
@@ -37,17 +31,17 @@ fn check(process: &crate::proc::Process) -> Result<(), String> {
         max.as_deref() == Some("2097152"),
         "a bad write changed max to {max:?}"
     );
-    let raise = vfs::write(process, "/proc/self/memquota", b"3M");
+    let raise = fs::write(process, "/proc/self/memquota", b"3M");
     crate::ensure!(
         matches!(raise, Err(FsError::Permission(_))),
         "a non-root session raised its max: {raise:?}"
     );
-    let ro = vfs::write(process, "/proc/meminfo", b"1");
+    let ro = fs::write(process, "/proc/meminfo", b"1");
     crate::ensure!(
         matches!(ro, Err(FsError::ReadOnly)),
         "meminfo written: {ro:?}"
     );
-    let missing = vfs::read(process, "/proc/99999/status");
+    let missing = fs::read(process, "/proc/99999/status");
     crate::ensure!(matches!(missing, Err(FsError::NotFound)), "{missing:?}");
     let status = read("/proc/self/status")?;
     crate::ensure!(status.contains("Name:\tktest"), "{status}");
@@ -55,14 +49,5 @@ fn check(process: &crate::proc::Process) -> Result<(), String> {
 }
 
 fn read_write_and_refuse() -> Result<(), String> {
-    let result: Arc<IrqMutex<Option<Result<(), String>>>> = Arc::new(IrqMutex::new(None));
-    let slot = result.clone();
-    let body = Box::new(move |process: &Arc<crate::proc::Process>| {
-        let outcome = check(process);
-        crate::heap::as_kernel(|| *slot.lock() = Some(outcome));
-        Ok(0)
-    });
-    super::process::run_session(Limit::Bytes(4 << 20), body)?;
-    let outcome = result.lock().take();
-    outcome.unwrap_or_else(|| Err("the process did not report".into()))
+    super::process::in_session(Limit::Bytes(4 << 20), check)
 }

@@ -5,18 +5,9 @@ use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 
 use super::Test;
-use crate::{ensure, heap, irq, sched};
+use crate::{ensure, heap, sched, time};
 
-pub const TESTS: &[Test] = &[
-    Test {
-        name: "scheduler::threads_run_and_sleep",
-        run: threads_run_and_sleep,
-    },
-    Test {
-        name: "scheduler::a_spinning_thread_is_preempted",
-        run: a_spinning_thread_is_preempted,
-    },
-];
+pub const TESTS: &[Test] = crate::tests![threads_run_and_sleep, a_spinning_thread_is_preempted];
 
 fn kernel_scope() -> quota::Scope {
     quota::Scope {
@@ -27,9 +18,9 @@ fn kernel_scope() -> quota::Scope {
 
 /// Waits (sleeping) until `done` or about `ticks` pass; returns `done()`.
 fn wait_for(ticks: u64, done: impl Fn() -> bool) -> bool {
-    let deadline = irq::ticks() + ticks;
-    while !done() && irq::ticks() < deadline {
-        let _ = sched::sleep_until(irq::ticks() + 1);
+    let deadline = time::ticks() + ticks;
+    while !done() && time::ticks() < deadline {
+        let _ = sched::sleep_until(time::ticks() + 1);
     }
     done()
 }
@@ -39,7 +30,7 @@ fn threads_run_and_sleep() -> Result<(), String> {
     for _ in 0..8 {
         let count = count.clone();
         sched::spawn("ktest", 16 << 10, kernel_scope(), move |_| {
-            let _ = sched::sleep_until(irq::ticks() + 2);
+            let _ = sched::sleep_until(time::ticks() + 2);
             count.fetch_add(1, SeqCst);
         })
         .map_err(|e| alloc::format!("spawn: {e:?}"))?;

@@ -3,6 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 
+use procfs::HumanSize;
 use quota::{Events, Limit};
 
 use super::{Pid, Process};
@@ -57,27 +58,10 @@ pub struct OomReport {
 }
 
 impl OomReport {
-    /// A limit that would have let the process through: 1.5 × peak, rounded
-    /// up to a whole MiB (KiB below 1 MiB).
+    /// A limit that would have let the process through
+    /// ([`kcore::oom::suggested_limit`]: 1.5 × peak, rounded up).
     pub fn suggested_limit(&self) -> usize {
-        let want = self.peak.saturating_add(self.peak / 2);
-        let unit = if want >= 1 << 20 { 1 << 20 } else { 1 << 10 };
-        want.div_ceil(unit).saturating_mul(unit)
-    }
-}
-
-/// Bytes in the largest fitting unit, e.g. `6M`, `512K`, `100`.
-pub struct Size(pub usize);
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0;
-        for (shift, suffix) in [(30, "G"), (20, "M"), (10, "K")] {
-            if n >= 1 << shift && n.is_multiple_of(1 << shift) {
-                return write!(f, "{}{suffix}", n >> shift);
-            }
-        }
-        write!(f, "{n}")
+        kcore::oom::suggested_limit(self.peak)
     }
 }
 
@@ -99,7 +83,7 @@ impl fmt::Display for OomReport {
             self.events.high,
             self.events.oom_kill,
             self.events.forced,
-            Size(self.suggested_limit()),
+            HumanSize(self.suggested_limit()),
         )
     }
 }

@@ -6,33 +6,32 @@
 //! its leader (the shell) charges the session account directly.
 //!
 //! # Kill at a safe point
-//! Every blocking call a process makes (read, write, sleep, yield, wait) is
-//! a safe point: it first checks [`Process::check_alive`], which fails if
-//! the process was killed, interrupted, or flagged kill-pending by the
-//! allocator after a charge was forced over a limit. The process's code
-//! propagates the error with `?` and returns; its destructors run and free
-//! what it holds; the exit status records why it stopped.
+//! A process's thread stops at its next safe point (any blocking call, or
+//! [`crate::sched::check_current`]) when it was killed, interrupted, or
+//! flagged kill-pending by the allocator after a charge was forced over a
+//! limit: the call returns a [`Stop`](crate::sched::Stop), the process's code propagates it
+//! with `?` and returns, its destructors free what it holds, and the
+//! process's run loop (the only place that does) turns the `Stop` into its
+//! exit status.
 
-mod errno;
+mod error;
 mod exit;
 mod table;
 
-pub use errno::Errno;
+pub use error::ProcError;
 pub use exit::{ExitStatus, OomReport};
 pub use table::{
-    Body, Spawn, find, interrupt_foreground, kill, list, owner_of, set_foreground, spawn,
-    terminate_current, try_wait, wait, wait_exit,
+    Body, Spawn, find, kill, list, owner_of, spawn, terminate_current, try_wait, wait, wait_exit,
 };
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
-use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use quota::{Account, AccountId, AccountSnapshot};
 use spin::Once;
 
 use crate::heap::ACCOUNTS;
-use crate::sched::{Thread, WaitQueue};
+use crate::sched::{Signal, Thread, WaitQueue};
 use crate::sync::IrqMutex;
 
 /// A process id.
@@ -63,9 +62,6 @@ pub enum ProcState {
     Exited(ExitStatus),
 }
 
-const KILLED: u8 = 1;
-const INTERRUPTED: u8 = 2;
-
 /// A process.
 pub struct Process {
     /// Its id.
@@ -80,7 +76,6 @@ pub struct Process {
     /// session's account.
     account: Option<Account<'static>>,
     state: IrqMutex<ProcState>,
-    signals: AtomicU8,
     /// Set when an out-of-memory kill is first noticed: which account was
     /// over its limit, as it was then.
     oom: IrqMutex<Option<OomReport>>,
@@ -114,25 +109,6 @@ impl Process {
         ACCOUNTS.snapshot(self.account_id())
     }
 
-    /// `Ok` while the process may go on; otherwise why it must stop.
-    ///
-    /// # Errors
-    /// [`Errno::Killed`], [`Errno::Interrupted`] or [`Errno::OutOfMemory`].
-    pub fn check_alive(&self) -> Result<(), Errno> {
-        if ACCOUNTS.kill_pending(self.account_id()) {
-            self.note_oom();
-            return Err(Errno::OutOfMemory);
-        }
-        let signals = self.signals.load(Relaxed);
-        if signals & KILLED != 0 {
-            Err(Errno::Killed)
-        } else if signals & INTERRUPTED != 0 {
-            Err(Errno::Interrupted)
-        } else {
-            Ok(())
-        }
-    }
-
     /// Records, once, which level was over its limit while the forced bytes
     /// are still charged, and counts the kill there (`events.oom_kill`).
     fn note_oom(&self) {
@@ -143,10 +119,20 @@ impl Process {
         *oom = Some(exit::oom_report(self));
     }
 
-    fn signal(&self, bit: u8) {
-        self.signals.fetch_or(bit, Relaxed);
-        if let Some(thread) = self.thread.get().and_then(Weak::upgrade) {
-            crate::sched::wake(&thread);
+    /// Its thread, while it exists.
+    pub fn thread(&self) -> Option<Arc<Thread>> {
+        self.thread.get().and_then(Weak::upgrade)
+    }
+
+    fn signal(&self, signal: Signal) {
+        if let Some(thread) = self.thread() {
+            thread.signal(signal);
         }
     }
+}
+
+/// The process `thread` runs, if it is a process's thread: borrowed from
+/// the thread, so no reference count is taken.
+pub fn of_thread(thread: &Thread) -> Option<&Arc<Process>> {
+    thread.owner()?.downcast_ref::<Arc<Process>>()
 }

@@ -5,14 +5,14 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use quota::{AccountFlags, Limit, NewAccount, Scope};
 use spin::Once;
 
-use super::{Errno, ExitStatus, INTERRUPTED, KILLED, Pid, ProcState, Process, Session};
+use super::{ExitStatus, Pid, ProcError, ProcState, Process, Session};
 use crate::heap::{self, ACCOUNTS};
-use crate::sched::{self, WaitQueue};
+use crate::sched::{self, Signal, Stop, WaitQueue};
 use crate::sync::IrqMutex;
 
 /// Stack of every process thread, charged to the process.
@@ -20,11 +20,10 @@ pub const STACK_BYTES: usize = 64 << 10;
 
 static TABLE: IrqMutex<BTreeMap<Pid, Arc<Process>>> = IrqMutex::new(BTreeMap::new());
 static NEXT_PID: AtomicU32 = AtomicU32::new(1);
-static FOREGROUND: AtomicU32 = AtomicU32::new(0);
 
-/// What a process runs: it gets its own process and returns its exit code;
-/// a fatal [`Errno`] from a safe point ends it with that reason.
-pub type Body = Box<dyn FnOnce(&Arc<Process>) -> Result<i32, Errno> + Send>;
+/// What a process runs: it gets its own process and returns its exit code,
+/// or the [`Stop`] a safe point returned, which ends it with that reason.
+pub type Body = Box<dyn FnOnce(&Arc<Process>) -> Result<i32, Stop> + Send>;
 
 /// What to start.
 pub struct Spawn {
@@ -57,9 +56,10 @@ pub fn owner_of(tag: u64) -> (Pid, Pid) {
 /// and refused, not forced, over the limit. The bookkeeping is the kernel's.
 ///
 /// # Errors
-/// [`Errno::NoMemory`] if the account table is full or the stack cannot be
-/// charged; nothing is left behind.
-pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, Errno> {
+/// [`ProcError::NoMemory`] if the account table is full or the stack
+/// cannot be charged, [`ProcError::TooMany`] if every thread slot is taken;
+/// nothing is left behind.
+pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
     let pid = NEXT_PID.fetch_add(1, Relaxed);
     let user = |sid| NewAccount {
         flags: AccountFlags::empty(),
@@ -69,12 +69,12 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, Errno> {
         let session = parent.session.clone();
         let account = ACCOUNTS
             .create(Some(session.account()), user(session.sid))
-            .map_err(|_| Errno::NoMemory)?;
+            .map_err(|_| ProcError::NoMemory)?;
         (session, Some(account))
     } else {
         let account = ACCOUNTS
             .create(Some(heap::users_account()), user(pid))
-            .map_err(|_| Errno::NoMemory)?;
+            .map_err(|_| ProcError::NoMemory)?;
         let _ = ACCOUNTS.set_max(account.id(), spec.session_max);
         let session = heap::as_kernel(|| {
             Arc::new(Session {
@@ -93,7 +93,6 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, Errno> {
             name: spec.name,
             account,
             state: IrqMutex::new(ProcState::Live),
-            signals: AtomicU8::new(0),
             oom: IrqMutex::new(None),
             thread: Once::new(),
             exited: WaitQueue::new(),
@@ -103,31 +102,28 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, Errno> {
         account: process.account_id(),
         fallible: false,
     };
-    // The thread borrows its process from its own `Thread` while it runs,
-    // so no reference count sits on its stack (see `sched::thread_start`).
+    // The thread borrows its process from its own `Thread` (its owner)
+    // while it runs, so no reference count sits on its stack (see
+    // `sched::thread_start`).
+    let owner: sched::Owner = heap::as_kernel(|| Box::new(process.clone()));
     let thread = heap::charge_to(process.account(), || {
-        sched::create(
-            "process",
-            STACK_BYTES,
-            scope,
-            Some(process.clone()),
-            move |thread| {
-                if let Some(process) = &thread.process {
-                    run(process, body);
-                }
-            },
-        )
+        sched::create("process", STACK_BYTES, scope, Some(owner), move |thread| {
+            if let Some(process) = super::of_thread(thread) {
+                run(process, body);
+            }
+        })
     })
     .map_err(|e| match e {
-        sched::SpawnError::NoMemory => Errno::NoMemory,
-        sched::SpawnError::TooMany => Errno::TooMany,
+        sched::SpawnError::NoMemory => ProcError::NoMemory,
+        sched::SpawnError::TooMany => ProcError::TooMany,
     })?;
-    // In the table, the foreground and its process before it first runs,
-    // so a kill or a Ctrl-C typed as soon as it starts finds and wakes it.
+    // In the table, the console's foreground and its process before it
+    // first runs, so a kill or a Ctrl-C typed as soon as it starts finds
+    // and wakes it.
     process.thread.call_once(|| Arc::downgrade(&thread));
     heap::as_kernel(|| TABLE.lock().insert(pid, process.clone()));
     if spec.foreground {
-        FOREGROUND.store(pid, Relaxed);
+        crate::console::set_foreground(Some(&thread));
     }
     sched::start(&thread);
     Ok(process)
@@ -139,12 +135,11 @@ fn run(process: &Arc<Process>, body: Body) {
     // memory is freed here, before its status is published.
     let result = body(process);
     let status = match result {
-        Err(Errno::OutOfMemory) => oom_status(process),
+        Err(Stop::OutOfMemory) => oom_status(process),
         _ if ACCOUNTS.kill_pending(process.account_id()) => oom_status(process),
         Ok(code) => ExitStatus::Code(code),
-        Err(Errno::Killed) => ExitStatus::Killed,
-        Err(Errno::Interrupted) => ExitStatus::Interrupted,
-        Err(_) => ExitStatus::Code(1),
+        Err(Stop::Killed) => ExitStatus::Killed,
+        Err(Stop::Interrupted) => ExitStatus::Interrupted,
     };
     finish(process, status);
 }
@@ -159,12 +154,12 @@ fn oom_status(process: &Process) -> ExitStatus {
 /// the rest of its session. A process nobody will wait for is reaped now.
 fn finish(process: &Arc<Process>, status: ExitStatus) {
     heap::as_kernel(|| *process.state.lock() = ProcState::Exited(status));
-    let _ = FOREGROUND.compare_exchange(process.pid, 0, Relaxed, Relaxed);
+    sched::with_current(crate::console::clear_foreground_if);
     let parent_alive = find(process.ppid).is_some_and(|p| matches!(p.state(), ProcState::Live));
     if process.is_leader() {
         for other in list() {
             if other.session.sid == process.session.sid && other.pid != process.pid {
-                other.signal(KILLED);
+                other.signal(Signal::Kill);
             }
         }
     }
@@ -189,16 +184,14 @@ fn reap(pid: Pid) {
     heap::refill_emergency();
 }
 
-/// Waits for `pid`, a child of `parent`, to exit, collects its status and
-/// removes it from the table.
+/// Waits for `child` (as [`spawn`] returned it to its parent) to exit,
+/// collects its status and removes it from the table.
 ///
 /// # Errors
-/// [`Errno::NotFound`] if it is not `parent`'s child; a fatal error if the
-/// parent is killed while waiting.
-pub fn wait(parent: &Process, pid: Pid) -> Result<ExitStatus, Errno> {
-    let child = find(pid)
-        .filter(|c| c.ppid == parent.pid)
-        .ok_or(Errno::NotFound)?;
+/// The [`Stop`] if the parent must stop while waiting; the child is then
+/// left to be collected later.
+pub fn wait(child: Arc<Process>) -> Result<ExitStatus, Stop> {
+    let pid = child.pid;
     child
         .exited
         .wait_until(|| matches!(*child.state.lock(), ProcState::Exited(_)))?;
@@ -235,36 +228,15 @@ pub fn list() -> Vec<Arc<Process>> {
 /// Kills `pid` on behalf of `by`: it stops at its next safe point.
 ///
 /// # Errors
-/// [`Errno::NotFound`], or [`Errno::Permission`] for another session's
-/// process when `by` is not root.
-pub fn kill(by: &Process, pid: Pid) -> Result<(), Errno> {
-    let target = find(pid).ok_or(Errno::NotFound)?;
+/// [`ProcError::NotFound`], or [`ProcError::Permission`] for another
+/// session's process when `by` is not root.
+pub fn kill(by: &Process, pid: Pid) -> Result<(), ProcError> {
+    let target = find(pid).ok_or(ProcError::NotFound)?;
     if !by.session.root && target.session.sid != by.session.sid {
-        return Err(Errno::Permission);
+        return Err(ProcError::Permission);
     }
-    target.signal(KILLED);
+    target.signal(Signal::Kill);
     Ok(())
-}
-
-/// Makes `pid` the console's foreground job (0 for none).
-pub fn set_foreground(pid: Pid) {
-    FOREGROUND.store(pid, Relaxed);
-}
-
-/// Ctrl-C: interrupts the console's foreground job. Returns false if there
-/// is none, so the keystroke goes to whoever reads the console.
-pub fn interrupt_foreground() -> bool {
-    let pid = FOREGROUND.load(Relaxed);
-    if pid == 0 {
-        return false;
-    }
-    match TABLE.lock().get(&pid) {
-        Some(p) => {
-            p.signal(INTERRUPTED);
-            true
-        }
-        None => false,
-    }
 }
 
 /// Ends the running process on the spot, from the panic handler: its

@@ -4,11 +4,18 @@
 //! for a reschedule; the switch happens when the interrupt returns, or when
 //! a thread blocks, yields or exits. Scheduler state is touched only with
 //! IRQs masked, and a thread may not switch away holding a kernel lock.
+//!
+//! Every blocking call is a safe point: it returns [`Stop`] if the thread
+//! was signalled or its account flagged kill-pending. The scheduler knows
+//! nothing of processes; a thread's [`Owner`] is opaque to it.
 
+mod stop;
+mod switch;
 mod thread;
 mod wait;
 
-pub use thread::{Thread, ThreadState};
+pub use stop::{Signal, Stop};
+pub use thread::{Owner, Thread, ThreadState};
 pub use wait::WaitQueue;
 
 use alloc::boxed::Box;
@@ -16,8 +23,8 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::arch::context::switch_context;
-use crate::arch::irq;
+use crate::arch::context::Context;
+use crate::arch::irq_mask as irq;
 use crate::cpu;
 use crate::sync::IrqMutex;
 
@@ -75,7 +82,8 @@ pub enum SpawnError {
 ///
 /// The stack is charged to the current scope and refused, not forced, over
 /// a limit; the thread's bookkeeping is the kernel's. The new thread runs
-/// with `scope`.
+/// with `scope`, and stops at safe points when `scope.account` is flagged
+/// kill-pending. `owner` is kept in the thread for its code to borrow.
 ///
 /// # Errors
 /// [`SpawnError`] if the stack cannot be had or too many threads run.
@@ -83,7 +91,7 @@ pub fn create(
     name: &'static str,
     stack_bytes: usize,
     scope: quota::Scope,
-    process: Option<Arc<crate::proc::Process>>,
+    owner: Option<Owner>,
     f: impl FnOnce(&Thread) + Send + 'static,
 ) -> Result<Arc<Thread>, SpawnError> {
     {
@@ -102,7 +110,7 @@ pub fn create(
     };
     Ok(crate::heap::as_kernel(|| {
         let entry: thread::Entry = Box::new(f);
-        Arc::new(Thread::new(name, stack, scope, process, entry))
+        Arc::new(Thread::new(name, stack, scope, owner, entry))
     }))
 }
 
@@ -141,7 +149,7 @@ pub fn wake(thread: &Arc<Thread>) {
 /// Gives the CPU to the next ready thread, if any.
 pub fn yield_now() {
     let saved = irq::save_and_mask();
-    switch();
+    switch::switch();
     irq::restore(saved);
 }
 
@@ -154,29 +162,39 @@ pub fn on_tick() {
 /// At the end of an interrupt: switch if the tick asked for it.
 pub fn preempt_if_needed() {
     if cpu::this().need_resched.swap(false, Relaxed) {
-        switch();
+        switch::switch();
     }
 }
 
 /// Blocks the running thread until `deadline_ticks` (in timer ticks).
 ///
 /// # Errors
-/// If the calling process is killed or interrupted first.
-pub fn sleep_until(deadline_ticks: u64) -> Result<(), crate::proc::Errno> {
-    TICK.wait_until(|| crate::irq::ticks() >= deadline_ticks)
+/// The [`Stop`] if the thread must stop first.
+pub fn sleep_until(deadline_ticks: u64) -> Result<(), Stop> {
+    TICK.wait_until(|| crate::time::ticks() >= deadline_ticks)
+}
+
+/// A safe point that does not block: why the running thread must stop, if
+/// it must.
+///
+/// # Errors
+/// The [`Stop`].
+pub fn check_current() -> Result<(), Stop> {
+    with_current(Thread::check_stop)
 }
 
 /// Ends the running thread. Its stack is freed by the next thread to run.
 pub fn exit_current() -> ! {
     let _ = irq::save_and_mask();
     current().set_state(ThreadState::Dead);
-    switch();
+    switch::switch();
     unreachable!("a dead thread was scheduled");
 }
 
-/// Switches to the next thread. IRQs must be masked and no lock held.
-fn switch() {
-    debug_assert!(irq::masked());
+/// Chooses the thread to run next and makes it current: the contexts to
+/// switch from and to, or `None` to keep running. Checks that the running
+/// thread holds no lock and did not overflow its stack.
+fn pick_next() -> Option<(*mut Context, *mut Context)> {
     if let Some(name) = try_with_current(|t| (!t.stack_intact()).then_some(t.name)).flatten() {
         panic!("stack overflow in thread {name}");
     }
@@ -185,41 +203,28 @@ fn switch() {
         depth == 0,
         "context switch while holding {depth} kernel lock(s)"
     );
-    let (from, to) = {
-        let mut guard = SCHED.lock();
-        let s = guard.as_mut().expect("sched::init ran");
-        let Some(next) = s.ready.pop_front().or_else(|| {
-            (s.current.state() != ThreadState::Running && !Arc::ptr_eq(&s.current, &s.idle))
-                .then(|| s.idle.clone())
-        }) else {
-            return;
-        };
-        let prev = core::mem::replace(&mut s.current, next.clone());
-        match prev.state() {
-            ThreadState::Running if !Arc::ptr_eq(&prev, &s.idle) => {
-                prev.set_state(ThreadState::Ready);
-                s.ready.push_back(prev.clone());
-            }
-            ThreadState::Dead => {
-                s.threads -= 1;
-                s.dead = Some(prev.clone());
-            }
-            _ => {}
+    let mut guard = SCHED.lock();
+    let s = guard.as_mut().expect("sched::init ran");
+    let next = s.ready.pop_front().or_else(|| {
+        (s.current.state() != ThreadState::Running && !Arc::ptr_eq(&s.current, &s.idle))
+            .then(|| s.idle.clone())
+    })?;
+    let prev = core::mem::replace(&mut s.current, next.clone());
+    match prev.state() {
+        ThreadState::Running if !Arc::ptr_eq(&prev, &s.idle) => {
+            prev.set_state(ThreadState::Ready);
+            s.ready.push_back(prev.clone());
         }
-        next.set_state(ThreadState::Running);
-        prev.save_scope(cpu::this().scope.get());
-        cpu::this().scope.replace(next.scope());
-        (prev.context_ptr(), next.context_ptr())
-    };
-    if from != to {
-        // SAFETY: IRQs are masked; `to` is the context of a thread the
-        // scheduler still owns (in `current`), saved by an earlier switch or
-        // built by `Thread::new` over its live stack, and `from` is the
-        // running thread's, owned by `prev` (kept alive in `dead`, the ready
-        // queue or a wait queue).
-        unsafe { switch_context(from, to) };
+        ThreadState::Dead => {
+            s.threads -= 1;
+            s.dead = Some(prev.clone());
+        }
+        _ => {}
     }
-    finish_switch();
+    next.set_state(ThreadState::Running);
+    prev.save_scope(cpu::this().scope.get());
+    cpu::this().scope.replace(next.scope());
+    Some((prev.context.ptr(), next.context.ptr()))
 }
 
 /// Runs on the new thread after every switch: frees a thread that exited.
@@ -228,12 +233,11 @@ fn finish_switch() {
     drop(dead);
 }
 
-/// First Rust code of every new thread (from the trampoline).
+/// First code of every new thread (its context's entry).
 ///
-/// It holds no reference count on the stack it runs on: a process ended on
+/// It holds no reference count on the thread it runs: a thread ended on
 /// the spot never unwinds this frame, and must not keep its thread (and so
-/// its stack and process) alive from it.
-#[unsafe(no_mangle)]
+/// its stack and owner) alive from it.
 extern "C" fn thread_start() -> ! {
     finish_switch();
     irq::enable();
@@ -248,11 +252,8 @@ extern "C" fn thread_start() -> ! {
 
 /// Runs `f` with the running thread, borrowed without a reference count.
 pub fn with_current<R>(f: impl FnOnce(&Thread) -> R) -> R {
-    let thread = Arc::as_ptr(&current());
-    // SAFETY: the scheduler keeps the running thread alive in `current`
-    // while it runs and in `dead` after it exits, until the next thread has
-    // been switched to; `f` runs on this thread, before either ends.
-    f(unsafe { &*thread })
+    let thread = Arc::as_ptr(&SCHED.lock().as_ref().expect("sched::init ran").current);
+    switch::borrow_running(thread, f)
 }
 
 /// Like [`with_current`], but `None` if the scheduler is locked (for the
@@ -262,8 +263,7 @@ pub fn try_with_current<R>(f: impl FnOnce(&Thread) -> R) -> Option<R> {
         let guard = SCHED.try_lock()?;
         Arc::as_ptr(&guard.as_ref()?.current)
     };
-    // SAFETY: as in `with_current`.
-    Some(f(unsafe { &*thread }))
+    Some(switch::borrow_running(thread, f))
 }
 
 /// The idle loop: sleeps until an interrupt, runs whatever became ready.

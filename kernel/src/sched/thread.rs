@@ -1,13 +1,16 @@
-//! A kernel thread: its saved registers, stack, state and allocation scope.
+//! A kernel thread: its saved registers, stack, state, allocation scope,
+//! pending signals, and what it runs for.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use core::cell::UnsafeCell;
+use core::any::Any;
 use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
-use quota::{Scope, ScopeCell};
+use quota::{AccountId, Scope, ScopeCell};
 
-use crate::arch::context::Context;
+use super::stop::{Signal, Stop};
+use super::switch::{self, SavedContext};
+use crate::heap::ACCOUNTS;
 use crate::sync::IrqMutex;
 
 /// Where a thread is in its life.
@@ -27,40 +30,40 @@ pub enum ThreadState {
 /// What a new thread runs: given its own thread, borrowed.
 pub type Entry = Box<dyn FnOnce(&Thread) + Send>;
 
-/// Written at the bottom of every stack; checked at each switch.
-const CANARY: u128 = 0x5354_4143_4b5f_4341_4e41_5259_2121_2121;
+/// What a thread runs for, opaque to the scheduler (a process, for the
+/// process layer). The thread's own code borrows it from the thread, so no
+/// reference count to it sits on the thread's stack.
+pub type Owner = Box<dyn Any + Send + Sync>;
 
 /// A kernel thread.
 pub struct Thread {
     /// Name, for reports.
     pub name: &'static str,
-    context: UnsafeCell<Context>,
+    pub(super) context: SavedContext,
     stack: Option<Box<[u128]>>,
     state: AtomicU8,
     scope: ScopeCell,
     entry: IrqMutex<Option<Entry>>,
-    /// The process this thread runs, if any.
-    pub process: Option<Arc<crate::proc::Process>>,
+    signals: AtomicU8,
+    /// The account whose kill-pending flag stops this thread.
+    account: AccountId,
+    owner: Option<Owner>,
 }
-
-// SAFETY: `context` is read and written only by `sched::switch`, with IRQs
-// masked on the one CPU that runs the thread; every other field is atomic or
-// behind a lock.
-unsafe impl Sync for Thread {}
-// SAFETY: as above; nothing in a thread is tied to the CPU that created it.
-unsafe impl Send for Thread {}
 
 impl Thread {
     /// The thread already running at boot (it becomes the idle thread).
     pub(super) fn boot(name: &'static str) -> Self {
+        let scope = crate::cpu::this().scope.get();
         Self {
             name,
-            context: UnsafeCell::new(Context::default()),
+            context: SavedContext::default(),
             stack: None,
             state: AtomicU8::new(ThreadState::Running as u8),
-            scope: ScopeCell::new(crate::cpu::this().scope.get()),
+            scope: ScopeCell::new(scope),
             entry: IrqMutex::new(None),
-            process: None,
+            signals: AtomicU8::new(0),
+            account: scope.account,
+            owner: None,
         }
     }
 
@@ -68,20 +71,20 @@ impl Thread {
         name: &'static str,
         stack: Box<[u128]>,
         scope: Scope,
-        process: Option<Arc<crate::proc::Process>>,
+        owner: Option<Owner>,
         entry: Entry,
     ) -> Self {
-        let mut stack = stack;
-        stack[0] = CANARY;
-        let top = stack.as_ptr_range().end as usize;
+        let (context, stack) = SavedContext::new_thread(stack);
         Self {
             name,
-            context: UnsafeCell::new(Context::new(top)),
+            context,
             stack: Some(stack),
             state: AtomicU8::new(ThreadState::Ready as u8),
             scope: ScopeCell::new(scope),
             entry: IrqMutex::new(Some(entry)),
-            process,
+            signals: AtomicU8::new(0),
+            account: scope.account,
+            owner,
         }
     }
 
@@ -106,10 +109,6 @@ impl Thread {
             .is_ok()
     }
 
-    pub(super) fn context_ptr(&self) -> *mut Context {
-        self.context.get()
-    }
-
     pub(super) fn scope(&self) -> Scope {
         self.scope.get()
     }
@@ -121,14 +120,42 @@ impl Thread {
     /// Whether the lowest word of the stack still holds the canary: a
     /// stack that grew past its end overwrote it.
     pub(super) fn stack_intact(&self) -> bool {
-        self.stack.as_ref().is_none_or(|s| {
-            // SAFETY: `s` is this thread's live stack; its first word is
-            // written only by `Thread::new` (and by an overflow).
-            unsafe { core::ptr::read_volatile(s.as_ptr()) == CANARY }
-        })
+        self.stack.as_deref().is_none_or(switch::canary_intact)
     }
 
     pub(super) fn take_entry(&self) -> Option<Entry> {
         self.entry.lock().take()
+    }
+
+    /// What it runs for, if it was created with an owner.
+    pub fn owner(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.owner.as_deref()
+    }
+
+    /// `Ok` while the thread may go on; otherwise why it must stop: its
+    /// account was flagged kill-pending by the allocator, or it was sent
+    /// [`Signal::Kill`] or [`Signal::Interrupt`] (checked in that order).
+    ///
+    /// # Errors
+    /// The [`Stop`].
+    pub fn check_stop(&self) -> Result<(), Stop> {
+        if ACCOUNTS.kill_pending(self.account) {
+            return Err(Stop::OutOfMemory);
+        }
+        let signals = self.signals.load(Relaxed);
+        if signals & Signal::Kill.bit() != 0 {
+            Err(Stop::Killed)
+        } else if signals & Signal::Interrupt.bit() != 0 {
+            Err(Stop::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends `signal`: the thread stops at its next safe point, and is
+    /// woken if it is blocked so that it gets there.
+    pub fn signal(self: &Arc<Self>, signal: Signal) {
+        self.signals.fetch_or(signal.bit(), Relaxed);
+        super::wake(self);
     }
 }

@@ -1,11 +1,11 @@
-//! Wait queues: block until a condition holds, or the process is killed.
+//! Wait queues: block until a condition holds, or the thread must stop.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::Stop;
 use super::{Thread, ThreadState};
-use crate::arch::irq;
-use crate::proc::Errno;
+use crate::arch::irq_mask as irq;
 use crate::sync::IrqMutex;
 
 /// Threads waiting for something.
@@ -23,12 +23,12 @@ impl WaitQueue {
 
     /// Blocks until `ready()` returns true (checked with IRQs masked, so a
     /// wake-up between the check and the block is not lost). A blocking
-    /// call is a safe point: if the calling process has been killed,
-    /// interrupted or flagged by the allocator, it returns the error instead.
+    /// call is a safe point: if the calling thread must stop (signalled, or
+    /// its account flagged by the allocator), it returns why instead.
     ///
     /// # Errors
-    /// [`Errno::Killed`] or [`Errno::Interrupted`].
-    pub fn wait_until(&self, ready: impl FnMut() -> bool) -> Result<(), Errno> {
+    /// The [`Stop`].
+    pub fn wait_until(&self, ready: impl FnMut() -> bool) -> Result<(), Stop> {
         let me = super::current();
         let result = self.wait_loop(&me, ready);
         // Leave no reference behind: a stale entry would keep an exited
@@ -43,10 +43,10 @@ impl WaitQueue {
         result
     }
 
-    fn wait_loop(&self, me: &Arc<Thread>, mut ready: impl FnMut() -> bool) -> Result<(), Errno> {
+    fn wait_loop(&self, me: &Arc<Thread>, mut ready: impl FnMut() -> bool) -> Result<(), Stop> {
         loop {
             let saved = irq::save_and_mask();
-            if let Some(Err(e)) = me.process.as_ref().map(|p| p.check_alive()) {
+            if let Err(e) = me.check_stop() {
                 irq::restore(saved);
                 return Err(e);
             }
@@ -61,7 +61,7 @@ impl WaitQueue {
                 }
             }
             me.set_state(ThreadState::Blocked);
-            super::switch();
+            super::switch::switch();
             irq::restore(saved);
         }
     }

@@ -2,17 +2,21 @@
 //! processes of the shell; only `exit` runs in the shell itself.
 
 mod builtins;
+mod ctx;
 mod line;
-mod parse;
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::io::{Ctx, Output};
-use crate::proc::{self, Errno, ExitStatus, Pid, Process, Spawn};
-use crate::{kprint, kprintln, vfs};
+use ctx::{Ctx, Output};
+
+use crate::proc::{self, ExitStatus, Pid, Process, Spawn};
+use crate::sched::Stop;
+use kcore::line_editor::{LineEditor, MAX_LINE, Outcome};
+
+use crate::{console, fs, kprintln};
 
 /// Exit status `$?` shows for a command that could not start.
 const NOT_STARTED: i32 = 127;
@@ -20,6 +24,7 @@ const NOT_STARTED: i32 = 127;
 /// One shell: its process, its background jobs and the last status.
 struct Shell<'a> {
     me: &'a Arc<Process>,
+    editor: LineEditor,
     jobs: Vec<(Pid, String)>,
     /// `$?`: the status of the last foreground command.
     last: i32,
@@ -28,30 +33,38 @@ struct Shell<'a> {
 /// Runs the shell for its session until `exit`.
 ///
 /// # Errors
-/// A fatal [`Errno`] if the shell itself is killed.
-pub fn run(me: &Arc<Process>) -> Result<i32, Errno> {
+/// The [`Stop`] if the shell itself must stop.
+pub fn run(me: &Arc<Process>) -> Result<i32, Stop> {
     let mut shell = Shell {
         me,
+        editor: LineEditor::new(),
         jobs: Vec::new(),
         last: 0,
     };
     loop {
         shell.reap_jobs();
-        kprint!(
-            "{}",
-            if me.session.root {
-                "memquota# "
-            } else {
-                "memquota$ "
+        let prompt = if me.session.root {
+            "memquota# "
+        } else {
+            "memquota$ "
+        };
+        let text = match line::read_line(&mut shell.editor, prompt)? {
+            Outcome::Line(text) => text,
+            Outcome::Cancelled => continue,
+            Outcome::TooLong => {
+                kprintln!("sh: line too long ({MAX_LINE} characters at most); nothing run");
+                continue;
             }
-        );
-        let text = match line::read_line()? {
-            line::Line::Text(text) => text,
-            line::Line::Cancelled => continue,
+            Outcome::OutOfMemory => {
+                kprintln!("sh: the session is at its limit: a keystroke was refused; nothing run");
+                continue;
+            }
+            // Ctrl-D on an empty line, as `exit`.
+            Outcome::Eof => return Ok(0),
         };
         // `$?` is the only expansion.
         let text = text.replace("$?", &alloc::format!("{}", shell.last));
-        let commands = match parse::parse(&text) {
+        let commands = match kcore::shell_parse::parse(&text) {
             Ok(commands) => commands,
             Err(e) => {
                 kprintln!("sh: {e}");
@@ -83,16 +96,20 @@ fn exit_code(argv: &[String]) -> Option<i32> {
 
 impl Shell<'_> {
     /// Runs one command; returns its status (0 for one sent to the background).
-    fn run_command(&mut self, command: parse::Command) -> Result<i32, Errno> {
+    fn run_command(&mut self, command: kcore::shell_parse::Command) -> Result<i32, Stop> {
         let me = self.me;
         let name = command.argv[0].clone();
         let Some(builtin) = builtins::find(&name) else {
             kprintln!("sh: {name}: command not found (try 'help')");
             return Ok(NOT_STARTED);
         };
+        let Some(run) = builtin.run else {
+            kprintln!("sh: {name}: not a command to run here");
+            return Ok(NOT_STARTED);
+        };
         let out = match command.redirect {
             Some(path) => {
-                if let Err(e) = vfs::open_for_write(me, &path) {
+                if let Err(e) = fs::open_for_write(me, &path) {
                     kprintln!("sh: {path}: {e}");
                     return Ok(1);
                 }
@@ -107,7 +124,7 @@ impl Shell<'_> {
                 args: argv,
                 out,
             };
-            (builtin.run)(&mut ctx)
+            ctx::finish(run(&mut ctx))
         });
         let spawn = Spawn {
             name: name.clone(),
@@ -116,20 +133,21 @@ impl Shell<'_> {
             session_max: quota::Limit::Unlimited,
             foreground: !command.background,
         };
-        let pid = match proc::spawn(spawn, body) {
-            Ok(child) => child.pid,
+        let child = match proc::spawn(spawn, body) {
+            Ok(child) => child,
             Err(e) => {
                 kprintln!("sh: {name}: cannot start: {e}");
                 return Ok(NOT_STARTED);
             }
         };
+        let pid = child.pid;
         if command.background {
             kprintln!("[{pid}] {name}");
             self.jobs.push((pid, name));
             return Ok(0);
         }
-        let status = proc::wait(me, pid);
-        proc::set_foreground(0);
+        let status = proc::wait(child);
+        console::set_foreground(None);
         let status = status?;
         report(pid, &name, &status, false);
         Ok(status.code())

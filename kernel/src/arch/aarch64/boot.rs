@@ -27,8 +27,17 @@ _start:
     b.hs    3f
     str     xzr, [x1], #8
     b       2b
-3:  bl      kernel_main
+3:  bl      arch_entry
 4:  wfe
     b       4b
     "#
 );
+
+/// First Rust code, on the boot stack with `.bss` zeroed; `x0` is what QEMU
+/// passed (the device tree's address, or 0).
+#[unsafe(no_mangle)]
+extern "C" fn arch_entry(x0: usize) -> ! {
+    super::exceptions::init();
+    super::mmu::enable();
+    crate::kernel_main(super::memory::device_tree(x0))
+}

@@ -16,17 +16,18 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context that starts at the thread trampoline on `stack_top`.
-    pub fn new(stack_top: usize) -> Self {
+    /// A context whose first switch-in calls `entry` on an empty stack
+    /// ending at `stack_top` (16-byte aligned): the switch's `ret` jumps to
+    /// `entry`, with a zero frame pointer so backtraces stop there.
+    pub fn new(stack_top: usize, entry: extern "C" fn() -> !) -> Self {
         let mut c = Self::default();
-        c.x19_x30[11] = thread_trampoline as *const () as u64;
+        c.x19_x30[11] = entry as usize as u64;
         c.sp = stack_top as u64;
         c
     }
 }
 
 unsafe extern "C" {
-    fn thread_trampoline();
     /// Saves the running thread's registers in `from` and loads `to`'s.
     ///
     /// # Safety
@@ -65,10 +66,5 @@ switch_context:
     ldp     d14, d15, [x1, #152]
     mov     sp, x9
     ret
-
-    .global thread_trampoline
-thread_trampoline:
-    bl      thread_start
-0:  b       0b
 "#
 );

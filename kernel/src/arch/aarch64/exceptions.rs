@@ -2,11 +2,14 @@
 //!
 //! Every exception saves the full register state, FP/SIMD included, in a
 //! [`TrapFrame`] on the current stack, then calls [`exception_entry`]. IRQs
-//! go to the interrupt dispatcher, which may switch threads before the frame
-//! is restored; anything else taken from EL1 is a kernel fault and gets a
-//! report (ESR, FAR, ELR, the current pid) instead of a silent hang.
+//! go to the kernel's interrupt handler, which may switch threads before the
+//! frame is restored; anything else taken from EL1 is a kernel fault, handed
+//! to the kernel's fault handler with a [`Fault`] to report. The kernel
+//! installs both with [`set_handlers`]: `arch` calls up only through them.
 
 use core::fmt;
+
+use spin::Once;
 
 use aarch64_cpu::registers::{ESR_EL1, FAR_EL1, Readable, VBAR_EL1, Writeable};
 
@@ -185,8 +188,25 @@ const IRQ_CURRENT_EL_SPX: u64 = 5;
 const KINDS: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
 const ORIGINS: [&str; 4] = ["EL1 with SP0", "EL1", "EL0 (AArch64)", "EL0 (AArch32)"];
 
-/// Installs the vector table.
-pub fn init() {
+/// What the kernel does with exceptions.
+#[derive(Clone, Copy)]
+pub struct Handlers {
+    /// An IRQ was taken (IRQs are masked while it runs).
+    pub irq: fn(),
+    /// Any other exception: a kernel fault, which does not return.
+    pub fault: fn(&Fault) -> !,
+}
+
+static HANDLERS: Once<Handlers> = Once::new();
+
+/// Installs the kernel's handlers (once; later calls are ignored).
+pub fn set_handlers(handlers: Handlers) {
+    HANDLERS.call_once(|| handlers);
+}
+
+/// Installs the vector table. Until [`set_handlers`] runs, an exception
+/// parks the CPU.
+pub(super) fn init() {
     unsafe extern "C" {
         static exception_vectors: u8;
     }
@@ -241,8 +261,13 @@ fn exception_class(class: u64) -> &'static str {
 /// Called by the vector stubs with the saved frame.
 #[unsafe(no_mangle)]
 extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
+    let Some(handlers) = HANDLERS.get() else {
+        loop {
+            aarch64_cpu::asm::wfe();
+        }
+    };
     if kind == IRQ_CURRENT_EL_SPX {
-        crate::irq::dispatch();
+        (handlers.irq)();
         return;
     }
     let fault = Fault {
@@ -252,5 +277,5 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
         elr: frame.elr,
         spsr: frame.spsr,
     };
-    crate::panic::fatal_exception(&fault);
+    (handlers.fault)(&fault);
 }

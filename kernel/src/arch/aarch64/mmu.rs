@@ -68,3 +68,9 @@ pub fn enable() {
     SCTLR_EL1.modify(SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable);
     barrier::isb(barrier::SY);
 }
+
+/// Whether `addr` lies in the device-memory part of the map (the first
+/// gigabyte, where QEMU `virt` puts its devices).
+pub fn is_device(addr: usize) -> bool {
+    (addr as u64) < GIB
+}

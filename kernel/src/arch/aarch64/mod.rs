@@ -1,10 +1,18 @@
 //! Everything specific to aarch64 and QEMU `virt`: the only place with
-//! `asm!` and MMIO. The rest of the kernel reads like ordinary Rust.
+//! `asm!` and MMIO, and, with `sync.rs` and `sched/switch.rs`, the only
+//! place allowed `unsafe`. Hardware is handed up as safe values: drivers
+//! claimed once ([`gic::Gic`], [`uart::Pl011`]), the device tree as a
+//! `'static` slice, the heap region already given to the allocator.
+
+#![allow(unsafe_code)]
 
 pub mod boot;
 pub mod context;
+pub mod cpu;
 pub mod exceptions;
-pub mod irq;
+pub mod gic;
+pub mod irq_mask;
+pub mod memory;
 pub mod mmu;
 pub mod psci;
 pub mod semihost;

@@ -3,6 +3,9 @@
 //! Output is polled; input raises an interrupt that drains the receive FIFO.
 
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use super::mmu;
 
 const DR: usize = 0x00;
 const FR: usize = 0x18;
@@ -22,12 +25,29 @@ pub struct Pl011 {
 // SAFETY: the registers are MMIO; callers serialise access with a lock.
 unsafe impl Send for Pl011 {}
 
+static CLAIMED: AtomicBool = AtomicBool::new(false);
+
+/// QEMU `virt`'s PL011, for reporting a panic before the device tree has
+/// named the real UART.
+const FALLBACK: usize = 0x0900_0000;
+
 impl Pl011 {
-    /// # Safety
-    /// `base` must be the address of a PL011's registers, mapped as device
-    /// memory, used by nothing else.
-    pub const unsafe fn new(base: NonNull<u32>) -> Self {
-        Self { base }
+    /// The driver for the PL011 the device tree places at `base`, once:
+    /// `None` if it was claimed before or `base` is outside the device map.
+    pub fn claim(base: usize) -> Option<Pl011> {
+        let base = NonNull::new(base as *mut u32).filter(|_| mmu::is_device(base))?;
+        if CLAIMED.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(Self { base })
+    }
+
+    /// QEMU `virt`'s PL011 without a claim, for the panic path only, when
+    /// no console was set up yet (so nothing else drives it).
+    pub fn fallback() -> Pl011 {
+        Self {
+            base: NonNull::new(FALLBACK as *mut u32).expect("non-null constant"),
+        }
     }
 
     fn reg(&self, offset: usize) -> *mut u32 {
@@ -36,7 +56,9 @@ impl Pl011 {
 
     fn read(&self, offset: usize) -> u32 {
         // SAFETY: `offset` is one of the PL011 register offsets above,
-        // inside the device's register block (constructor contract).
+        // inside the register block of a PL011 that the device tree names
+        // and that only this driver uses (`claim`), mapped as device memory;
+        // or QEMU `virt`'s own PL011 (`fallback`).
         unsafe { self.reg(offset).read_volatile() }
     }
 

@@ -1,27 +1,23 @@
 //! `echo`, `cat`, `ls`, `rm`, `yes`.
 
-use crate::io::Ctx;
-use crate::proc::Errno;
-use crate::vfs;
+use crate::fs;
+use crate::shell::ctx::{Abort, Ctx};
 use crate::{out, outln};
 
-pub(super) fn echo(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn echo(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let text = ctx.args[1..].join(" ");
-    match outln!(ctx, "{text}") {
-        Ok(()) => Ok(0),
-        Err(Errno::Invalid) => Ok(1),
-        Err(e) => Err(e),
-    }
+    outln!(ctx, "{text}")?;
+    Ok(0)
 }
 
-pub(super) fn cat(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn cat(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     if ctx.args.len() < 2 {
         return Ok(super::usage(ctx));
     }
     let mut status = 0;
     for i in 1..ctx.args.len() {
         let path = ctx.args[i].clone();
-        match vfs::read(ctx.process, &path) {
+        match fs::read(ctx.process, &path) {
             Ok(bytes) => ctx.write(&bytes)?,
             Err(e) => {
                 ctx.error(format_args!("{path}: {e}"));
@@ -32,12 +28,12 @@ pub(super) fn cat(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     Ok(status)
 }
 
-pub(super) fn ls(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn ls(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     if ctx.args.len() > 2 {
         return Ok(super::usage(ctx));
     }
     let path = ctx.args.get(1).cloned().unwrap_or_else(|| "/".into());
-    match vfs::list(ctx.process, &path) {
+    match fs::list(ctx.process, &path) {
         Ok(names) => {
             for name in names {
                 outln!(ctx, "{name}")?;
@@ -51,13 +47,13 @@ pub(super) fn ls(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     }
 }
 
-pub(super) fn rm(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn rm(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     if ctx.args.len() < 2 {
         return Ok(super::usage(ctx));
     }
     let mut status = 0;
     for path in &ctx.args[1..] {
-        if let Err(e) = vfs::remove(ctx.process, path) {
+        if let Err(e) = fs::remove(ctx.process, path) {
             ctx.error(format_args!("{path}: {e}"));
             status = 1;
         }
@@ -66,7 +62,7 @@ pub(super) fn rm(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     Ok(status)
 }
 
-pub(super) fn yes(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn yes(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let text = if ctx.args.len() > 1 {
         ctx.args[1..].join(" ")
     } else {

@@ -11,9 +11,8 @@ use alloc::vec::Vec;
 use quota::Limit;
 
 use crate::heap;
-use crate::io::Ctx;
 use crate::outln;
-use crate::proc::Errno;
+use crate::shell::ctx::{Abort, Ctx};
 
 const DEFAULT_STEP: usize = 16 << 10;
 
@@ -57,7 +56,7 @@ fn parse(args: &[alloc::string::String]) -> Result<Options, alloc::string::Strin
     })
 }
 
-pub(super) fn hog(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn hog(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let options = match parse(&ctx.args) {
         Ok(o) => o,
         Err(e) => {

@@ -2,11 +2,11 @@
 
 use procfs::{LimitKind, SetLimit};
 
-use crate::io::Ctx;
-use crate::proc::{self, Errno};
-use crate::vfs::{self, Buffer};
+use crate::fs::{self, Buffer};
+use crate::proc;
+use crate::shell::ctx::{Abort, Ctx};
 
-pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let owned = ctx.args.clone();
     let args: alloc::vec::Vec<&str> = owned
         .iter()
@@ -16,8 +16,8 @@ pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     match args.as_slice() {
         [] => {
             let mut buf = Buffer(alloc::vec::Vec::new());
-            if vfs::render_table(&mut buf).is_err() {
-                ctx.error(format_args!("{}", Errno::NoMemory));
+            if fs::render_table(&mut buf).is_err() {
+                ctx.error(format_args!("{}", fs::FsError::NoMemory));
                 return Ok(1);
             }
             ctx.write(&buf.0)?;
@@ -29,10 +29,10 @@ pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
             let built =
                 core::fmt::Write::write_fmt(&mut path, format_args!("/proc/{pid}/memquota"));
             let (Ok(()), Ok(path)) = (built, core::str::from_utf8(&path.0)) else {
-                ctx.error(format_args!("{}", Errno::NoMemory));
+                ctx.error(format_args!("{}", fs::FsError::NoMemory));
                 return Ok(1);
             };
-            match vfs::read(ctx.process, path) {
+            match fs::read(ctx.process, path) {
                 Ok(bytes) => {
                     ctx.write(&bytes)?;
                     Ok(0)
@@ -79,7 +79,7 @@ fn set(ctx: &Ctx<'_>, kind: LimitKind, who: &str, size: &str) -> i32 {
         ctx.error(format_args!("{pid}: no such process"));
         return 1;
     };
-    match vfs::set_limit(ctx.process, &target, request) {
+    match fs::set_limit(ctx.process, &target, request) {
         Ok(()) => 0,
         Err(e) => {
             ctx.error(format_args!("{pid}: {e}"));

@@ -6,9 +6,11 @@ mod hog;
 mod memquota;
 mod system;
 
-use crate::io::Ctx;
-use crate::proc::Errno;
+use crate::shell::ctx::{Abort, Ctx};
 use crate::{out, outln};
+
+/// How a command runs in its own process.
+pub type Run = fn(&mut Ctx<'_>) -> Result<i32, Abort>;
 
 /// A command.
 pub struct Builtin {
@@ -18,8 +20,9 @@ pub struct Builtin {
     pub usage: &'static str,
     /// What it does.
     pub help: &'static str,
-    /// Runs it.
-    pub run: fn(&mut Ctx<'_>) -> Result<i32, Errno>,
+    /// Runs it in its own process; `None` for `exit`, which the shell
+    /// carries out itself.
+    pub run: Option<Run>,
 }
 
 /// Every command, in `help` order.
@@ -28,91 +31,91 @@ pub static BUILTINS: &[Builtin] = &[
         name: "help",
         usage: "help [COMMAND]",
         help: "list commands, or explain one",
-        run: help,
+        run: Some(help),
     },
     Builtin {
         name: "echo",
         usage: "echo [TEXT...]",
         help: "print TEXT",
-        run: files::echo,
+        run: Some(files::echo),
     },
     Builtin {
         name: "cat",
         usage: "cat FILE...",
         help: "print files",
-        run: files::cat,
+        run: Some(files::cat),
     },
     Builtin {
         name: "ls",
         usage: "ls [DIR]",
         help: "list a directory (default /)",
-        run: files::ls,
+        run: Some(files::ls),
     },
     Builtin {
         name: "rm",
         usage: "rm FILE...",
         help: "remove files from /tmp",
-        run: files::rm,
+        run: Some(files::rm),
     },
     Builtin {
         name: "ps",
         usage: "ps",
         help: "list processes: pid, ppid, sid, state, memory, name",
-        run: system::ps,
+        run: Some(system::ps),
     },
     Builtin {
         name: "kill",
         usage: "kill PID",
         help: "kill a process of this session",
-        run: system::kill,
+        run: Some(system::kill),
     },
     Builtin {
         name: "sleep",
         usage: "sleep SECONDS",
         help: "wait (fractions like 0.5 allowed)",
-        run: system::sleep,
+        run: Some(system::sleep),
     },
     Builtin {
         name: "memquota",
         usage: "memquota [PID | set PID|session SIZE | high PID|session SIZE]",
         help: "show the account table or one process's quota; set max or high",
-        run: memquota::memquota,
+        run: Some(memquota::memquota),
     },
     Builtin {
         name: "free",
         usage: "free",
         help: "heap totals",
-        run: system::free,
+        run: Some(system::free),
     },
     Builtin {
         name: "uptime",
         usage: "uptime",
         help: "time since boot",
-        run: system::uptime,
+        run: Some(system::uptime),
     },
     Builtin {
         name: "hog",
         usage: "hog SIZE [--step N] [--infallible]",
         help: "allocate SIZE bytes of kernel memory in steps (fallibly, unless --infallible)",
-        run: hog::hog,
+        run: Some(hog::hog),
     },
     Builtin {
         name: "yes",
         usage: "yes [TEXT]",
         help: "print TEXT (default y) forever",
-        run: files::yes,
+        run: Some(files::yes),
     },
     Builtin {
         name: "exit",
         usage: "exit [CODE]",
         help: "leave the shell",
-        run: help,
+        run: None,
     },
     Builtin {
         name: "poweroff",
         usage: "poweroff",
         help: "turn the machine off",
-        run: system::poweroff,
+        run: Some(system::poweroff),
     },
 ];
 
@@ -129,7 +132,7 @@ pub(super) fn usage(ctx: &Ctx<'_>) -> i32 {
     2
 }
 
-fn help(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+fn help(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let Some(name) = ctx.args.get(1).cloned() else {
         for b in BUILTINS {
             outln!(ctx, "  {:<64} {}", b.usage, b.help)?;

@@ -1,12 +1,12 @@
 //! `ps`, `kill`, `sleep`, `free`, `uptime`, `poweroff`.
 
 use crate::heap;
-use crate::io::Ctx;
-use crate::irq::{TICK_HZ, ticks};
 use crate::outln;
-use crate::proc::{self, Errno, ProcState};
+use crate::proc::{self, ProcState};
+use crate::shell::ctx::{Abort, Ctx};
+use crate::time::{TICK_HZ, ticks};
 
-pub(super) fn ps(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn ps(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     if ctx.args.len() > 1 {
         return Ok(super::usage(ctx));
     }
@@ -44,7 +44,7 @@ pub(super) fn ps(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     Ok(0)
 }
 
-pub(super) fn kill(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn kill(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let [_, pid] = ctx.args.as_slice() else {
         return Ok(super::usage(ctx));
     };
@@ -54,7 +54,10 @@ pub(super) fn kill(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     };
     match proc::kill(ctx.process, pid) {
         // Killing itself takes effect at once.
-        Ok(()) => ctx.check().map(|()| 0),
+        Ok(()) => {
+            ctx.check()?;
+            Ok(0)
+        }
         Err(e) => {
             ctx.error(format_args!("{pid}: {e}"));
             Ok(1)
@@ -62,38 +65,11 @@ pub(super) fn kill(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     }
 }
 
-/// Parses seconds like `2`, `0.5` or `1.25` into timer ticks.
-fn parse_seconds(text: &str) -> Option<u64> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() && fraction.is_empty() || fraction.len() > 3 {
-        return None;
-    }
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || !digits(fraction) {
-        return None;
-    }
-    let whole: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
-    let mut millis: u64 = if fraction.is_empty() {
-        0
-    } else {
-        fraction.parse().ok()?
-    };
-    for _ in fraction.len()..3 {
-        millis *= 10;
-    }
-    let total_millis = whole.checked_mul(1000)?.checked_add(millis)?;
-    Some(total_millis.checked_mul(TICK_HZ)? / 1000)
-}
-
-pub(super) fn sleep(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn sleep(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let [_, seconds] = ctx.args.as_slice() else {
         return Ok(super::usage(ctx));
     };
-    let Some(ticks) = parse_seconds(seconds) else {
+    let Some(ticks) = kcore::seconds::parse_seconds(seconds, TICK_HZ) else {
         let what = if seconds.bytes().all(|b| b.is_ascii_digit() || b == b'.') && seconds.len() > 12
         {
             "is too many seconds"
@@ -107,7 +83,7 @@ pub(super) fn sleep(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     Ok(0)
 }
 
-pub(super) fn free(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn free(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let h = heap::snapshot();
     outln!(
         ctx,
@@ -132,7 +108,7 @@ pub(super) fn free(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     Ok(0)
 }
 
-pub(super) fn uptime(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn uptime(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let t = ticks();
     outln!(
         ctx,
@@ -144,7 +120,7 @@ pub(super) fn uptime(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
     Ok(0)
 }
 
-pub(super) fn poweroff(ctx: &mut Ctx<'_>) -> Result<i32, Errno> {
+pub(super) fn poweroff(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     if !ctx.process.session.root {
         ctx.error(format_args!("only root may power off"));
         return Ok(1);

@@ -1,4 +1,5 @@
-//! Masking interrupts on this CPU.
+//! Masking and unmasking IRQs on this CPU (the `DAIF.I` bit), and waiting
+//! for an interrupt.
 
 use aarch64_cpu::registers::{DAIF, ReadWriteable, Readable, Writeable};
 

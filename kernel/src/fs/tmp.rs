@@ -13,10 +13,10 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::{Buffer, FsError};
 use crate::heap;
 use crate::proc::{Process, Session};
 use crate::sync::IrqMutex;
-use crate::vfs::{Buffer, FsError};
 
 /// Most files `/tmp` holds.
 pub const MAX_FILES: usize = 64;
@@ -62,7 +62,7 @@ pub fn create(caller: &Process, name: &str) -> Result<(), FsError> {
         return Ok(());
     }
     if files.len() >= MAX_FILES {
-        return Err(FsError::NoSpace);
+        return Err(FsError::NoSpace { max: MAX_FILES });
     }
     let file = File {
         data: Vec::new(),

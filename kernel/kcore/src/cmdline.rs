@@ -1,0 +1,237 @@
+//! Boot parameters, from `/chosen/bootargs` (QEMU `-append`).
+//!
+//! `heap=SIZE` (default: a quarter of RAM), `floor=SIZE` (bytes the heap
+//! keeps for the kernel; default an eighth of the heap), `emergency=SIZE`
+//! (the reserve handed back for teardown; default 256K), `session_max=SIZE`
+//! (each session's hard limit; default 8M; `max` for none). Sizes are
+//! [`procfs::parse_size`]'s grammar (K/M/G suffixes).
+//!
+//! Contract: [`parse`] is pure and allocates nothing (the kernel calls it
+//! before its heap exists). Words are whitespace-separated; a bad word never
+//! fails the boot: it is reported to the caller as a [`Warning`], in the
+//! order met, and the default is kept. The last valid value of a key wins.
+//! No consistency between values (floor below heap, ...) is checked here.
+
+use core::fmt;
+
+use procfs::SizeError;
+use quota::Limit;
+
+/// The emergency reserve when `emergency=` is not given: 256 KiB.
+pub const DEFAULT_EMERGENCY: usize = 256 << 10;
+
+/// A session's hard limit when `session_max=` is not given: 8 MiB.
+pub const DEFAULT_SESSION_MAX: Limit = Limit::Bytes(8 << 20);
+
+/// The parameters in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Heap bytes.
+    pub heap: usize,
+    /// Heap floor.
+    pub floor: usize,
+    /// Emergency reserve.
+    pub emergency: usize,
+    /// Default hard limit of a session.
+    pub session_max: Limit,
+}
+
+/// A word of the boot arguments that was not used. Its `Display` is the
+/// whole line the kernel prints, `cmdline: ` prefix included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Warning<'a> {
+    /// A word without `=`.
+    NotKeyValue {
+        /// The word.
+        word: &'a str,
+    },
+    /// `max` given for a key that needs a number of bytes.
+    Unlimited {
+        /// `heap`, `floor` or `emergency`.
+        key: &'a str,
+    },
+    /// A known key whose value is not a size.
+    BadValue {
+        /// The key.
+        key: &'a str,
+        /// The value as written.
+        value: &'a str,
+        /// Why it is not a size.
+        error: SizeError,
+    },
+    /// A key this kernel does not know.
+    UnknownKey {
+        /// The key.
+        key: &'a str,
+    },
+}
+
+impl fmt::Display for Warning<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::NotKeyValue { word } => {
+                write!(f, "cmdline: ignoring '{word}': expected key=value")
+            }
+            Warning::Unlimited { key } => {
+                write!(f, "cmdline: {key} cannot be unlimited; keeping the default")
+            }
+            Warning::BadValue { key, value, error } => {
+                write!(f, "cmdline: {key}={value}: {error}; keeping the default")
+            }
+            Warning::UnknownKey { key } => write!(f, "cmdline: unknown parameter '{key}' ignored"),
+        }
+    }
+}
+
+/// Parses `bootargs` against RAM of `ram_bytes`, calling `warn` for each
+/// word not used (in order); for those the defaults are kept.
+pub fn parse<'a>(bootargs: &'a str, ram_bytes: usize, mut warn: impl FnMut(Warning<'a>)) -> Params {
+    let mut heap = None;
+    let mut floor = None;
+    let mut emergency = DEFAULT_EMERGENCY;
+    let mut session_max = DEFAULT_SESSION_MAX;
+    for word in bootargs.split_ascii_whitespace() {
+        let Some((key, value)) = word.split_once('=') else {
+            warn(Warning::NotKeyValue { word });
+            continue;
+        };
+        let size = procfs::parse_size(value.as_bytes());
+        match (key, size) {
+            ("heap", Ok(Limit::Bytes(n))) => heap = Some(n),
+            ("floor", Ok(Limit::Bytes(n))) => floor = Some(n),
+            ("emergency", Ok(Limit::Bytes(n))) => emergency = n,
+            ("session_max", Ok(limit)) => session_max = limit,
+            ("heap" | "floor" | "emergency", Ok(Limit::Unlimited)) => {
+                warn(Warning::Unlimited { key });
+            }
+            ("heap" | "floor" | "emergency" | "session_max", Err(error)) => {
+                warn(Warning::BadValue { key, value, error });
+            }
+            _ => warn(Warning::UnknownKey { key }),
+        }
+    }
+    let heap = heap.unwrap_or(ram_bytes / 4);
+    let floor = floor.unwrap_or(heap / 8);
+    Params {
+        heap,
+        floor,
+        emergency,
+        session_max,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    const RAM: usize = 128 << 20;
+
+    fn run(bootargs: &str) -> (Params, Vec<Warning<'_>>) {
+        let mut warnings = Vec::new();
+        let params = parse(bootargs, RAM, |w| warnings.push(w));
+        (params, warnings)
+    }
+
+    #[test]
+    fn defaults() {
+        let (params, warnings) = run("");
+        assert_eq!(
+            params,
+            Params {
+                heap: 32 << 20,
+                floor: 4 << 20,
+                emergency: 256 << 10,
+                session_max: Limit::Bytes(8 << 20),
+            }
+        );
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let (params, warnings) = run("heap=64M floor=2M emergency=512K session_max=max");
+        assert_eq!(
+            params,
+            Params {
+                heap: 64 << 20,
+                floor: 2 << 20,
+                emergency: 512 << 10,
+                session_max: Limit::Unlimited,
+            }
+        );
+        assert!(warnings.is_empty());
+        assert_eq!(run(" session_max=1G ").0.session_max, Limit::Bytes(1 << 30));
+    }
+
+    #[test]
+    fn floor_defaults_to_an_eighth_of_the_heap_given() {
+        let (params, _) = run("heap=16M");
+        assert_eq!(params.floor, 2 << 20);
+    }
+
+    #[test]
+    fn the_last_value_wins() {
+        assert_eq!(run("heap=1M heap=2M").0.heap, 2 << 20);
+        assert_eq!(run("heap=2M heap=bad").0.heap, 2 << 20);
+    }
+
+    #[test]
+    fn warnings_come_in_order_with_todays_text() {
+        let (params, warnings) =
+            run("quiet heap=max floor=4Q emergency= session_max=x foo=1 =2 a=b=c");
+        assert_eq!(params, run("").0);
+        let lines: Vec<_> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "cmdline: ignoring 'quiet': expected key=value".to_string(),
+                "cmdline: heap cannot be unlimited; keeping the default".to_string(),
+                "cmdline: floor=4Q: unknown suffix (use K, M or G); keeping the default"
+                    .to_string(),
+                "cmdline: emergency=: not a number (write e.g. 4M, 512K, 1048576 or max); \
+                 keeping the default"
+                    .to_string(),
+                "cmdline: session_max=x: not a number (write e.g. 4M, 512K, 1048576 or max); \
+                 keeping the default"
+                    .to_string(),
+                "cmdline: unknown parameter 'foo' ignored".to_string(),
+                "cmdline: unknown parameter '' ignored".to_string(),
+                "cmdline: unknown parameter 'a' ignored".to_string(),
+            ]
+        );
+        assert_eq!(
+            warnings[3],
+            Warning::BadValue {
+                key: "emergency",
+                value: "",
+                error: SizeError::NotANumber
+            }
+        );
+    }
+
+    #[test]
+    fn too_large_values_are_refused() {
+        let (params, warnings) = run("heap=99999999999G");
+        assert_eq!(params.heap, RAM / 4);
+        assert_eq!(
+            warnings,
+            vec![Warning::BadValue {
+                key: "heap",
+                value: "99999999999G",
+                error: SizeError::TooLarge
+            }]
+        );
+    }
+
+    #[test]
+    fn tiny_and_huge_ram() {
+        assert_eq!(parse("", 0, |_| {}).heap, 0);
+        assert_eq!(parse("", 7, |_| {}).floor, 0);
+        let params = parse("", usize::MAX, |_| {});
+        assert_eq!(params.heap, usize::MAX / 4);
+        assert_eq!(params.floor, usize::MAX / 4 / 8);
+    }
+}

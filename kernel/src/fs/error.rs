@@ -1,0 +1,46 @@
+//! Why a file operation failed. Every variant carries what its message
+//! needs, so this module depends on nothing else in `fs`.
+
+use core::fmt;
+
+/// Why a file operation failed; `Display` is one line. Nothing changed.
+#[derive(Debug)]
+pub enum FsError {
+    /// No such file or directory.
+    NotFound,
+    /// A directory where a file was needed.
+    IsDirectory,
+    /// A file where a directory was needed.
+    NotDirectory,
+    /// The file cannot be written.
+    ReadOnly,
+    /// The buffer for the file could not be charged.
+    NoMemory,
+    /// The written bytes are not a valid request.
+    Invalid(procfs::WriteError),
+    /// Not allowed.
+    Permission(procfs::PermissionError),
+    /// Another session's file.
+    NotOwner,
+    /// The directory holds as many files as it may.
+    NoSpace {
+        /// Most files it holds.
+        max: usize,
+    },
+}
+
+impl fmt::Display for FsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsError::NotFound => f.write_str("no such file or directory"),
+            FsError::IsDirectory => f.write_str("is a directory"),
+            FsError::NotDirectory => f.write_str("not a directory"),
+            FsError::ReadOnly => f.write_str("read-only file"),
+            FsError::NoMemory => f.write_str("cannot allocate memory (over the limit)"),
+            FsError::Invalid(e) => write!(f, "{e}"),
+            FsError::Permission(e) => write!(f, "permission denied: {e}"),
+            FsError::NotOwner => f.write_str("permission denied: another session's file"),
+            FsError::NoSpace { max } => write!(f, "no space: /tmp holds at most {max} files"),
+        }
+    }
+}

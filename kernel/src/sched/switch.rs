@@ -1,0 +1,84 @@
+//! The scheduler's one unsafe corner: saved register contexts, the switch
+//! between them, the stack canary, and borrowing the running thread.
+//!
+//! Everything here rests on one invariant the rest of `sched` keeps: a
+//! thread is owned by the scheduler (in `current`, the ready queue, a wait
+//! queue, or `dead`) from before its context is first switched to until
+//! after the next thread has been switched to following its exit. So the
+//! running thread, and the context being switched to, are always alive.
+
+#![allow(unsafe_code)]
+
+use alloc::boxed::Box;
+use core::cell::UnsafeCell;
+
+use super::Thread;
+use crate::arch::context::{Context, switch_context};
+use crate::arch::irq_mask as irq;
+
+/// Written at the bottom of every stack; checked at each switch.
+const CANARY: u128 = 0x5354_4143_4b5f_4341_4e41_5259_2121_2121;
+
+/// A thread's saved callee-saved registers.
+#[derive(Default)]
+pub(super) struct SavedContext(UnsafeCell<Context>);
+
+// SAFETY: the context is read and written only by `switch`, with IRQs
+// masked, on the CPU that is switching away from or to its thread; no two
+// CPUs ever switch the same thread at once.
+unsafe impl Sync for SavedContext {}
+
+impl SavedContext {
+    /// A context that starts [`super::thread_start`] on `stack`, and the
+    /// stack with the canary written at its bottom.
+    pub(super) fn new_thread(mut stack: Box<[u128]>) -> (Self, Box<[u128]>) {
+        stack[0] = CANARY;
+        let top = stack.as_ptr_range().end as usize;
+        let context = Context::new(top, super::thread_start);
+        (Self(UnsafeCell::new(context)), stack)
+    }
+
+    pub(super) fn ptr(&self) -> *mut Context {
+        self.0.get()
+    }
+}
+
+/// Whether `stack`'s lowest word still holds the canary.
+pub(super) fn canary_intact(stack: &[u128]) -> bool {
+    stack.first().is_none_or(|word| {
+        // SAFETY: `word` is a live, aligned element of the thread's stack;
+        // a volatile read because the hardware, not Rust, writes below the
+        // stack pointer, and an overflow writes here.
+        unsafe { core::ptr::read_volatile(word) == CANARY }
+    })
+}
+
+/// Switches from the running thread to the next one [`super::pick_next`]
+/// chooses, if any; returns when the running thread is switched back to.
+/// IRQs must be masked and no lock held.
+pub(super) fn switch() {
+    debug_assert!(irq::masked());
+    let Some((from, to)) = super::pick_next() else {
+        return;
+    };
+    if !core::ptr::eq(from, to) {
+        // SAFETY: IRQs are masked. `to` is the context of the thread
+        // `pick_next` made current, which the scheduler owns (module
+        // invariant), saved by an earlier switch or built by
+        // `SavedContext::new_thread` over its live stack; `from` belongs to
+        // the running thread, kept alive in the ready queue, a wait queue
+        // or `dead` until another thread runs.
+        unsafe { switch_context(from, to) };
+    }
+    super::finish_switch();
+}
+
+/// Runs `f` with `thread`, the running thread, borrowed without a
+/// reference count.
+pub(super) fn borrow_running<R>(thread: *const Thread, f: impl FnOnce(&Thread) -> R) -> R {
+    // SAFETY: `thread` is the scheduler's `current` (the caller took it
+    // under the lock), which stays alive while it runs and, after it exits,
+    // in `dead` until the next thread has been switched to; `f` runs on
+    // this thread, before either ends.
+    f(unsafe { &*thread })
+}
