@@ -85,11 +85,13 @@ fn interrupt_foreground() -> bool {
     }
 }
 
-/// Turns on input interrupts (once the GIC routes them).
+/// Turns on input interrupts (once the GIC routes them) and takes what
+/// the UART already holds: bytes typed before this are not lost.
 pub fn enable_input() {
     if let Some(uart) = UART.lock().as_ref() {
         uart.enable_rx_interrupt();
     }
+    on_interrupt();
 }
 
 /// Writes `bytes`, turning `\n` into `\r\n`. The UART is locked (and
@@ -211,6 +213,5 @@ pub fn read(buf: &mut [u8]) -> Result<usize, crate::sched::Stop> {
     })?;
     // Room was made: listen again, and take what the UART holds now.
     enable_input();
-    on_interrupt();
     Ok(n)
 }

@@ -89,6 +89,24 @@ impl Guest {
     /// # Panics
     /// If QEMU cannot start or no prompt appears in time.
     pub fn boot(append: &str) -> Guest {
+        let mut guest = Self::start(append);
+        guest.expect(PROMPT);
+        guest
+    }
+
+    /// Boots the kernel and types `early` at once, while it is still
+    /// booting, as a person who starts typing early does; does not wait
+    /// for the prompt.
+    ///
+    /// # Panics
+    /// If QEMU cannot start.
+    pub fn boot_typing(append: &str, early: &[u8]) -> Guest {
+        let mut guest = Self::start(append);
+        guest.send(early);
+        guest
+    }
+
+    fn start(append: &str) -> Guest {
         let mut child = qemu(&kernel(), append)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -126,16 +144,14 @@ impl Guest {
                 let _ = watched.lock().expect("child lock").kill();
             }
         });
-        let mut guest = Guest {
+        Guest {
             child,
             done,
             stdin,
             output,
             seen: 0,
             started: Instant::now(),
-        };
-        guest.expect(PROMPT);
-        guest
+        }
     }
 
     /// Time since QEMU was started.

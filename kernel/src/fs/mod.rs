@@ -167,7 +167,11 @@ pub fn list(caller: &Process, path: &str) -> Result<Vec<String>, FsError> {
         Node::Tmp => heap::as_kernel(|| tmp::list().into_iter().map(|(name, _)| name).collect()),
         Node::Dev => heap::as_kernel(|| ["null"].iter().map(ToString::to_string).collect()),
         Node::Proc(ProcPath::Root) => {
-            let pids: Vec<Pid> = crate::proc::list().iter().map(|p| p.pid).collect();
+            let pids: Vec<Pid> = crate::proc::list()
+                .iter()
+                .filter(|p| caller.may_read(p))
+                .map(|p| p.pid)
+                .collect();
             name_all(procfs::root_entries(pids))
         }
         Node::Proc(ProcPath::PidDir(_)) => name_all(procfs::pid_entries()),

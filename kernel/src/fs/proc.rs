@@ -55,7 +55,7 @@ pub(super) fn render(
         ProcPath::Root | ProcPath::PidDir(_) => return Err(FsError::IsDirectory),
         ProcPath::Meminfo => write!(out, "{}", MeminfoView(heap::snapshot())),
         ProcPath::Cmdline => write!(out, "{}", CmdlineView(crate::cmdline::raw())),
-        ProcPath::Memquota => render_table(out),
+        ProcPath::Memquota => render_table(caller, out),
         ProcPath::PidFile(r, PidFile::Status) => {
             let p = target_process(caller, r)?;
             procfs::check_read(caller_of(caller), target_of(&p)).map_err(FsError::Permission)?;
@@ -96,11 +96,13 @@ pub(super) fn render(
     })
 }
 
-/// Renders the account table (`/proc/memquota`, the `memquota` command).
+/// Renders the account table (`/proc/memquota`, the `memquota` command) as
+/// `reader` may see it: root sees every account; anyone else only the
+/// accounts of its own session (the read rule of [`Process::may_read`]).
 ///
 /// Its working memory is charged to the reader and reserved fallibly: a
 /// reader at its limit gets `fmt::Error`, not a kill.
-pub fn render_table(out: &mut impl Write) -> fmt::Result {
+pub fn render_table(reader: &Process, out: &mut impl Write) -> fmt::Result {
     let kernel = heap::kernel_account().id();
     let users = heap::users_account().id();
     // Room for the accounts now and a few created meanwhile; `take` keeps
@@ -115,7 +117,10 @@ pub fn render_table(out: &mut impl Write) -> fmt::Result {
     })
     .map_err(|_| fmt::Error)?;
     snaps.extend(ACCOUNTS.snapshots().take(room));
-    rows.extend(snaps.iter().map(|a| {
+    let visible = |a: &&quota::AccountSnapshot| {
+        reader.session.root || (a.tag != 0 && proc::owner_of(a.tag).1 == reader.session.sid)
+    };
+    rows.extend(snaps.iter().filter(visible).map(|a| {
         let (pid, sid) = proc::owner_of(a.tag);
         let owned = a.tag != 0;
         let label = if a.id == quota::AccountId::ROOT {

@@ -79,15 +79,36 @@ fn listings(me: &Arc<Process>) -> Result<(), String> {
     let pids = fs::list(me, "/proc").map_err(|e| alloc::format!("ls /proc: {e}"))?;
     let me_listed = alloc::format!("{}/", me.pid);
     ensure!(pids.contains(&me_listed), "ls /proc: {pids:?}");
+    let other = OTHER.load(core::sync::atomic::Ordering::SeqCst);
+    let other_listed = alloc::format!("{other}/");
+    ensure!(
+        !pids.contains(&other_listed),
+        "another session's pid {other} is listed: {pids:?}"
+    );
     let not_dir = fs::list(me, "/dev/null");
     ensure!(matches!(not_dir, Err(FsError::NotDirectory)), "{not_dir:?}");
     let mut table = Buffer(Vec::new());
-    fs::render_table(&mut table).map_err(|_| String::from("render_table refused"))?;
+    fs::render_table(me, &mut table).map_err(|_| String::from("render_table refused"))?;
     let text = core::str::from_utf8(&table.0).map_err(|_| String::from("not UTF-8"))?;
     ensure!(text.contains(" session"), "account table:\n{text}");
+    for line in text.lines().skip(1) {
+        let sid = line.split_whitespace().nth(3);
+        ensure!(
+            sid == Some(&*alloc::format!("{}", me.session.sid)),
+            "a row not of this session:\n{text}"
+        );
+    }
     Ok(())
 }
 
+static OTHER: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// A non-root session sees only itself: `ls /proc` and the account table
+/// leave out another session that is running meanwhile.
 fn listings_and_the_table() -> Result<(), String> {
-    super::process::in_session(Limit::Unlimited, listings)
+    let other = super::process::start_sleeper_session(1)?;
+    OTHER.store(other.pid, core::sync::atomic::Ordering::SeqCst);
+    let outcome = super::process::in_session(Limit::Unlimited, listings);
+    crate::proc::wait_exit(&other);
+    outcome
 }

@@ -185,8 +185,10 @@ fn kill_stops_a_child_at_its_next_safe_point() -> Result<(), String> {
     in_session(Limit::Unlimited, kill_and_wait)
 }
 
-fn another_sessions_process_cannot_be_killed() -> Result<(), String> {
-    static OTHER: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+/// A new non-root session whose leader sleeps `seconds`, then exits 0.
+pub(super) fn start_sleeper_session(
+    seconds: u64,
+) -> Result<alloc::sync::Arc<crate::proc::Process>, String> {
     let spawn = Spawn {
         name: "other".into(),
         parent: None,
@@ -194,7 +196,12 @@ fn another_sessions_process_cannot_be_killed() -> Result<(), String> {
         session_max: Limit::Unlimited,
         foreground: false,
     };
-    let other = proc::spawn(spawn, sleeper(1)).map_err(|e| alloc::format!("spawn: {e}"))?;
+    proc::spawn(spawn, sleeper(seconds)).map_err(|e| alloc::format!("spawn: {e}"))
+}
+
+fn another_sessions_process_cannot_be_killed() -> Result<(), String> {
+    static OTHER: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    let other = start_sleeper_session(1)?;
     OTHER.store(other.pid, core::sync::atomic::Ordering::SeqCst);
     let outcome = in_session(Limit::Unlimited, |me| {
         let pid = OTHER.load(core::sync::atomic::Ordering::SeqCst);

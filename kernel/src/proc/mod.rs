@@ -119,6 +119,23 @@ impl Process {
         *oom = Some(exit::oom_report(self));
     }
 
+    /// Whether this process may see `other` in listings (`ps`, `ls /proc`,
+    /// the account table) and read its files: `procfs`'s one read rule
+    /// (root sees every session, anyone else only its own).
+    pub fn may_read(&self, other: &Process) -> bool {
+        let caller = procfs::Caller {
+            root: self.session.root,
+            sid: self.session.sid,
+        };
+        let target = procfs::Target {
+            pid: other.pid,
+            sid: other.session.sid,
+            session_account: other.is_leader(),
+            session_max: quota::Limit::Unlimited,
+        };
+        procfs::check_read(caller, target).is_ok()
+    }
+
     /// Its thread, while it exists.
     pub fn thread(&self) -> Option<Arc<Thread>> {
         self.thread.get().and_then(Weak::upgrade)

@@ -10,7 +10,6 @@ use super::mmu;
 const DR: usize = 0x00;
 const FR: usize = 0x18;
 const IMSC: usize = 0x38;
-const ICR: usize = 0x44;
 
 const FR_RXFE: u32 = 1 << 4;
 const FR_TXFF: u32 = 1 << 5;
@@ -84,9 +83,12 @@ impl Pl011 {
         }
     }
 
-    /// Raises an interrupt when input arrives.
+    /// Raises an interrupt when input arrives. Receive-side interrupt
+    /// state is left alone: bytes may already wait in the FIFO (typed
+    /// during boot), and QEMU raises the receive interrupt only when the
+    /// FIFO level *reaches* its trigger, so clearing it would leave them
+    /// unannounced for good. The caller drains the FIFO after this.
     pub fn enable_rx_interrupt(&self) {
-        self.write(ICR, 0x7ff);
         self.write(IMSC, IMSC_RXIM | IMSC_RTIM);
     }
 

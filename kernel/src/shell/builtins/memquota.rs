@@ -16,7 +16,7 @@ pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     match args.as_slice() {
         [] => {
             let mut buf = Buffer(alloc::vec::Vec::new());
-            if fs::render_table(&mut buf).is_err() {
+            if fs::render_table(ctx.process, &mut buf).is_err() {
                 ctx.error(format_args!("{}", fs::FsError::NoMemory));
                 return Ok(1);
             }

@@ -21,6 +21,9 @@ pub(super) fn ps(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
         "MAX"
     )?;
     for p in proc::list() {
+        if !ctx.process.may_read(&p) {
+            continue;
+        }
         let state = match p.state() {
             ProcState::Live if p.pid == ctx.process.pid => "run",
             ProcState::Live => "sleep",
@@ -115,7 +118,10 @@ pub(super) fn uptime(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
         "up {}.{:02} s, {} processes",
         t / TICK_HZ,
         t % TICK_HZ,
-        proc::list().len()
+        proc::list()
+            .iter()
+            .filter(|p| ctx.process.may_read(p))
+            .count()
     )?;
     Ok(0)
 }
