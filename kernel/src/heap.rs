@@ -12,7 +12,6 @@
 //!         └── process  one per other process of the session
 //! ```
 
-use alloc::boxed::Box;
 use core::ops::Range;
 
 use quota::{
@@ -23,6 +22,7 @@ use talc::TalcLock;
 use talc::source::Manual;
 
 use crate::arch::memory::{self, HeapRegionError};
+use crate::arch::stack::GuardedStack;
 use crate::cpu;
 use crate::sync::IrqRawMutex;
 
@@ -161,12 +161,8 @@ pub fn charge_to<R>(account: &Account<'_>, f: impl FnOnce() -> R) -> R {
     quota::charge_to::<KernelContext, R>(account, f)
 }
 
-/// A zeroed, 16-byte aligned buffer of `bytes`, charged to the current
-/// scope and refused (not forced) over a limit.
-pub fn try_alloc_stack(bytes: usize) -> Option<Box<[u128]>> {
-    let words = bytes.div_ceil(16);
-    let mut v = alloc::vec::Vec::new();
-    fallible(|| v.try_reserve_exact(words)).ok()?;
-    v.resize(words, 0u128);
-    Some(v.into_boxed_slice())
+/// A thread stack of at least `bytes` with a guard page beneath it,
+/// charged to the current scope and refused (not forced) over a limit.
+pub fn try_alloc_stack(bytes: usize) -> Option<GuardedStack> {
+    fallible(|| GuardedStack::new(bytes))
 }

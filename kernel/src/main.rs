@@ -41,7 +41,7 @@ mod time;
 fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
     arch::exceptions::set_handlers(arch::exceptions::Handlers {
         irq: irq::dispatch,
-        fault: panic::fatal_exception,
+        fault: panic::on_fault,
     });
     let Some(dtb) = dtb else {
         panic!("no device tree at x0 or at the start of RAM");

@@ -1,9 +1,28 @@
-//! Fatal errors: a report, then a halt.
+//! Faults and panics: the one process at fault ends, or, when that cannot
+//! be done safely, the kernel halts once with a full report.
+//!
+//! - A process that overflows its stack faults on the guard page; the fault
+//!   is handled on the exception stack and the process is restarted at
+//!   [`stack_overflow`] on its own stack reset to its top, which ends it on
+//!   the spot (nothing on the overflowed stack can be unwound).
+//! - A panic in a process that holds no lock and is not in an interrupt
+//!   handler ends that process on the spot.
+//! - Anything else (a fault or panic in the kernel proper, with a lock
+//!   held, in an interrupt handler, or inside this fatal path itself) halts.
 
 use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
-use crate::arch::exceptions::Fault;
+use crate::arch::exceptions::{Fault, Restart};
 use crate::kprintln;
+
+/// Set when the kernel has started to halt: any fault after that parks the
+/// CPU at once instead of reporting again (a fault in the report itself
+/// must not loop).
+static HALTING: AtomicBool = AtomicBool::new(false);
+
+/// The guard-page address of the last stack overflow, for its report.
+static OVERFLOW_AT: AtomicUsize = AtomicUsize::new(0);
 
 fn report_heap() {
     let heap = crate::heap::snapshot();
@@ -41,8 +60,66 @@ fn halt() -> ! {
     }
 }
 
+/// The kernel's fault handler: a stack overflow by a process restarts it
+/// at [`stack_overflow`]; anything else halts.
+pub fn on_fault(fault: &Fault) -> Restart {
+    if HALTING.load(Relaxed) {
+        park();
+    }
+    if fault.is_thread_translation_fault() {
+        let cpu = crate::cpu::this();
+        let overflow = crate::sched::try_with_current(|t| {
+            let process = crate::proc::of_thread(t).is_some();
+            t.guard_hit(fault.address())
+                .then_some((t.stack_top(), process, t.name))
+        })
+        .flatten();
+        if let Some((Some(stack_top), process, name)) = overflow {
+            if process && cpu.lock_depth() == 0 && !cpu.in_interrupt.load(Relaxed) {
+                OVERFLOW_AT.store(fault.address(), Relaxed);
+                return Restart {
+                    entry: stack_overflow,
+                    stack_top,
+                };
+            }
+            kprintln!("\nstack overflow in thread {name}, which cannot be ended alone");
+        }
+    }
+    fatal_exception(fault)
+}
+
+/// Where a process that overflowed its stack is restarted, on its own stack
+/// reset to its top with IRQs masked: ends it on the spot.
+extern "C" fn stack_overflow() -> ! {
+    let at = OVERFLOW_AT.load(Relaxed);
+    crate::sched::try_with_current(|thread| {
+        if let Some(process) = crate::proc::of_thread(thread) {
+            let why = format_args!("stack overflow: it touched its guard page at {at:#x}");
+            crate::proc::terminate_current(process, &why);
+        }
+    });
+    halt_with("a stack overflow could not end its process")
+}
+
+fn park() -> ! {
+    crate::arch::irq_mask::save_and_mask();
+    loop {
+        crate::arch::irq_mask::wait();
+    }
+}
+
+fn halt_with(what: &str) -> ! {
+    HALTING.store(true, Relaxed);
+    kprintln!("\nKERNEL HALT: {what}");
+    report_heap();
+    halt();
+}
+
 /// A CPU exception the kernel cannot handle.
 pub fn fatal_exception(fault: &Fault) -> ! {
+    if HALTING.swap(true, Relaxed) {
+        park();
+    }
     kprintln!("\nKERNEL FAULT: {fault}");
     let pid = crate::sched::try_with_current(|t| crate::proc::of_thread(t).map_or(0, |p| p.pid))
         .unwrap_or(0);
@@ -65,9 +142,12 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         // hold the process alive.
         crate::sched::try_with_current(|thread| {
             if let Some(process) = crate::proc::of_thread(thread) {
-                crate::proc::terminate_current(process, info);
+                crate::proc::terminate_current(process, &info.message());
             }
         });
+    }
+    if HALTING.swap(true, Relaxed) {
+        park();
     }
     kprintln!("\nKERNEL PANIC: {info}");
     kprintln!("thread: {}", crate::sched::current_name());

@@ -16,6 +16,7 @@ pub const TESTS: &[Test] = crate::tests![
     over_limit_is_killed_at_a_safe_point,
     kill_stops_a_child_at_its_next_safe_point,
     another_sessions_process_cannot_be_killed,
+    a_stack_overflow_ends_only_its_process,
 ];
 
 /// Runs `body` as the leader of a new session limited to `max`, waits for
@@ -221,4 +222,35 @@ fn another_sessions_process_cannot_be_killed() -> Result<(), String> {
         "the other session ended {status}"
     );
     outcome
+}
+
+/// Recurses `depth` frames of 512 bytes each.
+fn recurse(depth: u32) -> u32 {
+    let frame = core::hint::black_box([depth.to_le_bytes()[0]; 512]);
+    if depth == 0 {
+        return u32::from(frame[0]);
+    }
+    recurse(depth - 1).wrapping_add(u32::from(core::hint::black_box(frame)[511]))
+}
+
+fn a_stack_overflow_ends_only_its_process() -> Result<(), String> {
+    // 300 frames of 512 bytes need 150 KiB: far past a 64 KiB stack.
+    let (status, _) = run_session(
+        Limit::Unlimited,
+        Box::new(|_| Ok(i32::try_from(recurse(300)).unwrap_or(0))),
+    )?;
+    ensure!(
+        matches!(status, ExitStatus::Terminated { .. }),
+        "status after an overflow: {status}"
+    );
+    // The kernel carries on: the next process runs normally.
+    let (status, _) = run_session(
+        Limit::Unlimited,
+        Box::new(|_| Ok(i32::try_from(recurse(20) % 7).unwrap_or(0) + 100)),
+    )?;
+    ensure!(
+        matches!(status, ExitStatus::Code(c) if c >= 100),
+        "status after: {status}"
+    );
+    Ok(())
 }

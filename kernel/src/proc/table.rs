@@ -12,7 +12,7 @@ use spin::Once;
 
 use super::{ExitStatus, Pid, ProcError, ProcState, Process, Session};
 use crate::heap::{self, ACCOUNTS};
-use crate::sched::{self, Signal, Stop, WaitQueue};
+use crate::sched::{self, Signal, Stop, Thread, WaitQueue};
 use crate::sync::IrqMutex;
 
 /// Stack of every process thread, charged to the process.
@@ -243,17 +243,16 @@ pub fn kill(by: &Process, pid: Pid) -> Result<(), ProcError> {
 /// destructors do not run, so what it had allocated stays charged to its
 /// account and is reported as leaked. The caller has checked that the
 /// thread holds no kernel lock.
-pub fn terminate_current(process: &Arc<Process>, why: &core::panic::PanicInfo<'_>) -> ! {
+pub fn terminate_current(process: &Arc<Process>, why: &dyn core::fmt::Display) -> ! {
     let current = process.account_snapshot().map_or(0, |a| a.current);
     // The stack (a 16-aligned block, so a 16-byte header) is freed with
     // the thread; everything else stays charged.
-    let stack = STACK_BYTES.next_multiple_of(16) + 16usize.max(quota::HEADER_SIZE);
+    let stack = sched::with_current(Thread::stack_block_bytes) + 16usize.max(quota::HEADER_SIZE);
     let leaked = current.saturating_sub(stack);
     crate::kprintln!(
-        "\n{}[{}]: terminated on the spot ({}); {leaked} bytes stay charged to its account",
+        "\n{}[{}]: terminated on the spot ({why}); {leaked} bytes stay charged to its account",
         process.name,
         process.pid,
-        why.message()
     );
     finish(process, ExitStatus::Terminated { leaked });
     sched::exit_current()

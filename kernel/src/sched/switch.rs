@@ -1,5 +1,5 @@
 //! The scheduler's one unsafe corner: saved register contexts, the switch
-//! between them, the stack canary, and borrowing the running thread.
+//! between them, and borrowing the running thread.
 //!
 //! Everything here rests on one invariant the rest of `sched` keeps: a
 //! thread is owned by the scheduler (in `current`, the ready queue, a wait
@@ -9,15 +9,11 @@
 
 #![allow(unsafe_code)]
 
-use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 
 use super::Thread;
 use crate::arch::context::{Context, switch_context};
 use crate::arch::irq_mask as irq;
-
-/// Written at the bottom of every stack; checked at each switch.
-const CANARY: u128 = 0x5354_4143_4b5f_4341_4e41_5259_2121_2121;
 
 /// A thread's saved callee-saved registers.
 #[derive(Default)]
@@ -29,28 +25,18 @@ pub(super) struct SavedContext(UnsafeCell<Context>);
 unsafe impl Sync for SavedContext {}
 
 impl SavedContext {
-    /// A context that starts [`super::thread_start`] on `stack`, and the
-    /// stack with the canary written at its bottom.
-    pub(super) fn new_thread(mut stack: Box<[u128]>) -> (Self, Box<[u128]>) {
-        stack[0] = CANARY;
-        let top = stack.as_ptr_range().end as usize;
-        let context = Context::new(top, super::thread_start);
-        (Self(UnsafeCell::new(context)), stack)
+    /// A context that starts [`super::thread_start`] on an empty stack
+    /// ending at `stack_top`.
+    pub(super) fn new_thread(stack_top: usize) -> Self {
+        Self(UnsafeCell::new(Context::new(
+            stack_top,
+            super::thread_start,
+        )))
     }
 
     pub(super) fn ptr(&self) -> *mut Context {
         self.0.get()
     }
-}
-
-/// Whether `stack`'s lowest word still holds the canary.
-pub(super) fn canary_intact(stack: &[u128]) -> bool {
-    stack.first().is_none_or(|word| {
-        // SAFETY: `word` is a live, aligned element of the thread's stack;
-        // a volatile read because the hardware, not Rust, writes below the
-        // stack pointer, and an overflow writes here.
-        unsafe { core::ptr::read_volatile(word) == CANARY }
-    })
 }
 
 /// Switches from the running thread to the next one [`super::pick_next`]

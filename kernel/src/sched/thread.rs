@@ -9,7 +9,8 @@ use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use quota::{AccountId, Scope, ScopeCell};
 
 use super::stop::{Signal, Stop};
-use super::switch::{self, SavedContext};
+use super::switch::SavedContext;
+use crate::arch::stack::GuardedStack;
 use crate::heap::ACCOUNTS;
 use crate::sync::IrqMutex;
 
@@ -40,7 +41,7 @@ pub struct Thread {
     /// Name, for reports.
     pub name: &'static str,
     pub(super) context: SavedContext,
-    stack: Option<Box<[u128]>>,
+    stack: Option<GuardedStack>,
     state: AtomicU8,
     scope: ScopeCell,
     entry: IrqMutex<Option<Entry>>,
@@ -69,15 +70,14 @@ impl Thread {
 
     pub(super) fn new(
         name: &'static str,
-        stack: Box<[u128]>,
+        stack: GuardedStack,
         scope: Scope,
         owner: Option<Owner>,
         entry: Entry,
     ) -> Self {
-        let (context, stack) = SavedContext::new_thread(stack);
         Self {
             name,
-            context,
+            context: SavedContext::new_thread(stack.top()),
             stack: Some(stack),
             state: AtomicU8::new(ThreadState::Ready as u8),
             scope: ScopeCell::new(scope),
@@ -118,9 +118,25 @@ impl Thread {
     }
 
     /// Whether the lowest word of the stack still holds the canary: a
-    /// stack that grew past its end overwrote it.
+    /// stack without a guard page that grew past its end overwrote it.
     pub(super) fn stack_intact(&self) -> bool {
-        self.stack.as_deref().is_none_or(switch::canary_intact)
+        self.stack.as_ref().is_none_or(GuardedStack::canary_intact)
+    }
+
+    /// Whether `addr` is in this thread's stack guard page: a fault there
+    /// is this thread overflowing its stack.
+    pub fn guard_hit(&self, addr: usize) -> bool {
+        self.stack.as_ref().is_some_and(|s| s.guard_contains(addr))
+    }
+
+    /// The top of its stack (where it starts), if it has its own.
+    pub fn stack_top(&self) -> Option<usize> {
+        self.stack.as_ref().map(GuardedStack::top)
+    }
+
+    /// Bytes its stack's heap block takes (before the allocator's header).
+    pub fn stack_block_bytes(&self) -> usize {
+        self.stack.as_ref().map_or(0, GuardedStack::block_bytes)
     }
 
     pub(super) fn take_entry(&self) -> Option<Entry> {

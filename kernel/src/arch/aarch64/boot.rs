@@ -4,7 +4,8 @@
 //! boot CPU at `_start` in EL1 with the device tree's address in `x0`. Before
 //! any Rust runs we must: park secondary CPUs, enable FP/SIMD (Rust emits
 //! NEON for formatting and `memcpy`, and it traps until `CPACR_EL1.FPEN` is
-//! set), set up the boot stack and zero `.bss`.
+//! set), give exceptions their own stack (`SP_EL1`) and run on the boot stack
+//! with `SP_EL0`, as every thread does, and zero `.bss`.
 
 core::arch::global_asm!(
     r#"
@@ -19,6 +20,9 @@ _start:
 1:  mov     x1, #(3 << 20)
     msr     cpacr_el1, x1
     isb
+    ldr     x1, =__exception_stack_top
+    mov     sp, x1
+    msr     spsel, #0
     ldr     x1, =__boot_stack_top
     mov     sp, x1
     ldr     x1, =__bss_start

@@ -1,17 +1,26 @@
 //! Exception vectors and the trap frame.
 //!
-//! Every exception saves the full register state, FP/SIMD included, in a
-//! [`TrapFrame`] on the current stack, then calls [`exception_entry`]. IRQs
-//! go to the kernel's interrupt handler, which may switch threads before the
-//! frame is restored; anything else taken from EL1 is a kernel fault, handed
-//! to the kernel's fault handler with a [`Fault`] to report. The kernel
-//! installs both with [`set_handlers`]: `arch` calls up only through them.
+//! Threads run on `SP_EL0`; taking an exception switches the CPU to
+//! `SP_EL1`, a small per-CPU exception stack. Every exception saves the full
+//! register state, FP/SIMD included, in a [`TrapFrame`], then calls
+//! [`exception_entry`]:
+//! - an IRQ switches back to `SP_EL0` first and saves its frame on the
+//!   interrupted thread's stack, so the kernel's interrupt handler may
+//!   switch threads before the frame is restored;
+//! - anything else is a fault, handled on the exception stack, so that a
+//!   thread that overflowed onto its guard page can still be dealt with.
+//!   The kernel's fault handler either halts, or asks for the faulting
+//!   thread to be *restarted* at a given function on a fresh stack pointer
+//!   ([`Restart`]): that is how a stack overflow ends just its thread.
+//!
+//! The kernel installs both handlers with [`set_handlers`]: `arch` calls up
+//! only through them.
 
 use core::fmt;
 
 use spin::Once;
 
-use aarch64_cpu::registers::{ESR_EL1, FAR_EL1, Readable, VBAR_EL1, Writeable};
+use aarch64_cpu::registers::{ESR_EL1, FAR_EL1, Readable, SP_EL0, VBAR_EL1, Writeable};
 
 /// Registers saved on exception entry. Layout shared with the assembly below.
 #[repr(C)]
@@ -132,6 +141,9 @@ macro_rules! vector_table {
 
 .macro HANDLER kind
 vector_\kind:
+    .if \kind == 1
+    msr     spsel, #0
+    .endif
     SAVE_FRAME
     mov     x0, sp
     mov     x1, #\kind
@@ -182,19 +194,40 @@ exception_vectors:
 
 core::arch::global_asm!(vector_table!());
 
-/// Which vector was taken: offset in the table / 0x80.
-const IRQ_CURRENT_EL_SPX: u64 = 5;
+/// Which vector was taken (offset in the table / 0x80): an IRQ while a
+/// thread ran (on `SP_EL0`).
+const IRQ_CURRENT_EL_SP0: u64 = 1;
+
+/// `SPSR_EL1` for a restart: EL1 with `SP_EL0` (`EL1t`), IRQs and FIQs masked.
+const SPSR_EL1T_MASKED: u64 = 0b0100 | (1 << 7) | (1 << 6);
 
 const KINDS: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
-const ORIGINS: [&str; 4] = ["EL1 with SP0", "EL1", "EL0 (AArch64)", "EL0 (AArch32)"];
+const ORIGINS: [&str; 4] = [
+    "EL1 on a thread stack (SP_EL0)",
+    "EL1 on the exception stack (SP_EL1)",
+    "EL0 (AArch64)",
+    "EL0 (AArch32)",
+];
 
 /// What the kernel does with exceptions.
 #[derive(Clone, Copy)]
 pub struct Handlers {
     /// An IRQ was taken (IRQs are masked while it runs).
     pub irq: fn(),
-    /// Any other exception: a kernel fault, which does not return.
-    pub fault: fn(&Fault) -> !,
+    /// Any other exception: a kernel fault. The handler halts, or returns
+    /// how to restart the faulting thread.
+    pub fault: fn(&Fault) -> Restart,
+}
+
+/// Where a faulting thread goes on: `entry` runs on the thread's own stack
+/// reset to `stack_top`, with IRQs masked. Whatever the stack held is
+/// abandoned: `entry` must end the thread.
+#[derive(Clone, Copy)]
+pub struct Restart {
+    /// What the thread runs next.
+    pub entry: extern "C" fn() -> !,
+    /// Its stack pointer (16-byte aligned).
+    pub stack_top: usize,
 }
 
 static HANDLERS: Once<Handlers> = Once::new();
@@ -215,7 +248,7 @@ pub(super) fn init() {
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
 
-/// A kernel fault, for the report.
+/// A kernel fault, for the report and for the handler's decision.
 pub struct Fault {
     kind: u64,
     esr: u64,
@@ -243,6 +276,22 @@ impl fmt::Display for Fault {
     }
 }
 
+impl Fault {
+    /// The faulting address.
+    pub fn address(&self) -> usize {
+        usize::try_from(self.far).unwrap_or(usize::MAX)
+    }
+
+    /// A data abort from EL1, taken while a thread ran on its own stack
+    /// (`SP_EL0`), with a translation fault: an access to an unmapped
+    /// page, such as a guard page.
+    pub fn is_thread_translation_fault(&self) -> bool {
+        let class = (self.esr >> 26) & 0x3f;
+        let status = self.esr & 0x3f;
+        self.kind == 0 && class == 0x25 && (0b00_0100..=0b00_0111).contains(&status)
+    }
+}
+
 fn exception_class(class: u64) -> &'static str {
     match class {
         0x00 => "unknown reason",
@@ -266,7 +315,7 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
             aarch64_cpu::asm::wfe();
         }
     };
-    if kind == IRQ_CURRENT_EL_SPX {
+    if kind == IRQ_CURRENT_EL_SP0 {
         (handlers.irq)();
         return;
     }
@@ -277,5 +326,15 @@ extern "C" fn exception_entry(frame: &mut TrapFrame, kind: u64) {
         elr: frame.elr,
         spsr: frame.spsr,
     };
-    (handlers.fault)(&fault);
+    let restart = (handlers.fault)(&fault);
+    // Only a fault taken from a thread (on SP_EL0, so this frame is on the
+    // exception stack) can be restarted; anything else halts.
+    if kind != 0 {
+        loop {
+            aarch64_cpu::asm::wfe();
+        }
+    }
+    frame.elr = restart.entry as usize as u64;
+    frame.spsr = SPSR_EL1T_MASKED;
+    SP_EL0.set(restart.stack_top as u64);
 }

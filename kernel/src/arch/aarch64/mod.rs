@@ -16,5 +16,6 @@ pub mod memory;
 pub mod mmu;
 pub mod psci;
 pub mod semihost;
+pub mod stack;
 pub mod timer;
 pub mod uart;
