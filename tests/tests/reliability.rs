@@ -30,3 +30,18 @@ fn escape_sequences_never_swallow_enter() {
     g.expect("thr4ee\r\n");
     g.expect(PROMPT);
 }
+
+#[test]
+fn a_kill_at_the_heap_floor_names_the_floor_not_a_limit() {
+    // No session limit: only the heap's floor can stop the hog.
+    let mut g = Guest::boot("heap=8M floor=2M session_max=max");
+    let out = g.run("hog 64M --infallible");
+    assert!(out.contains("killed: out of memory"), "{out}");
+    assert!(
+        out.contains("the heap reached its floor (2097152 bytes kept for the kernel)"),
+        "{out}"
+    );
+    assert!(!out.contains("suggested limit"), "{out}");
+    assert_eq!(g.run("echo $?"), "137\n");
+    assert_eq!(g.run("echo kernel fine"), "kernel fine\n");
+}

@@ -19,6 +19,7 @@ use quota::AccountFlags;
 use super::{Buffer, FsError};
 use crate::heap::{self, ACCOUNTS};
 use crate::proc::{self, ProcState, Process};
+use crate::sync::IrqMutex;
 
 fn caller_of(p: &Process) -> Caller {
     Caller {
@@ -38,6 +39,9 @@ fn target_of(p: &Process) -> Target {
         session_max,
     }
 }
+
+/// Held while a limit write is checked and applied.
+static LIMITS: IrqMutex<()> = IrqMutex::new(());
 
 pub(super) fn target_process(
     caller: &Process,
@@ -149,6 +153,11 @@ pub fn render_table(reader: &Process, out: &mut impl Write) -> fmt::Result {
 /// # Errors
 /// [`FsError::Permission`] if the rules forbid it.
 pub fn set_limit(caller: &Process, target: &Process, request: SetLimit) -> Result<(), FsError> {
+    // The check reads the session's max and the write may change it: one
+    // step under one lock, so a check made before another writer lowered
+    // the session's max can never apply after it (a non-root "set 4M"
+    // checked against 8M must not undo root's "set 2M").
+    let _limits = LIMITS.lock();
     let ok = procfs::check_write(caller_of(caller), target_of(target), request)
         .map_err(FsError::Permission)?
         .request();

@@ -40,6 +40,20 @@ impl ExitStatus {
     }
 }
 
+/// What stopped a process that was killed for memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OomCause {
+    /// Its own account's limit.
+    OwnLimit,
+    /// Its session's limit.
+    SessionLimit,
+    /// No limit: the heap reached its floor, the bytes kept for the kernel.
+    HeapFloor {
+        /// The floor, in bytes.
+        floor: usize,
+    },
+}
+
 /// Which account was over its limit when a process was killed for memory.
 #[derive(Clone, Debug)]
 pub struct OomReport {
@@ -47,9 +61,9 @@ pub struct OomReport {
     pub pid: Pid,
     /// Its name.
     pub name: String,
-    /// Whether that account is the session's rather than the process's.
-    pub session_limit: bool,
-    /// Its limit.
+    /// What it ran into.
+    pub cause: OomCause,
+    /// Its limit (`max` when the heap floor stopped it).
     pub limit: Limit,
     /// Its peak usage.
     pub peak: usize,
@@ -67,22 +81,27 @@ impl OomReport {
 
 impl fmt::Display for OomReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let whose = if self.session_limit {
-            "the session's"
-        } else {
-            "its"
+        write!(f, "{}[{}]: killed: out of memory: ", self.name, self.pid)?;
+        let events = format_args!(
+            "events max={} high={} oom_kill={} forced={}",
+            self.events.max, self.events.high, self.events.oom_kill, self.events.forced
+        );
+        let whose = match self.cause {
+            OomCause::HeapFloor { floor } => {
+                return write!(
+                    f,
+                    "the heap reached its floor ({floor} bytes kept for the kernel), not a limit (peak {} bytes; {events}); a larger limit would not help",
+                    self.peak
+                );
+            }
+            OomCause::SessionLimit => "the session's",
+            OomCause::OwnLimit => "its",
         };
         write!(
             f,
-            "{}[{}]: killed: out of memory: over {whose} limit of {} bytes (peak {} bytes; events max={} high={} oom_kill={} forced={}); suggested limit: {} (1.5 x peak)",
-            self.name,
-            self.pid,
+            "over {whose} limit of {} bytes (peak {} bytes; {events}); suggested limit: {} (1.5 x peak)",
             self.limit,
             self.peak,
-            self.events.max,
-            self.events.high,
-            self.events.oom_kill,
-            self.events.forced,
             HumanSize(self.suggested_limit()),
         )
     }
@@ -122,14 +141,26 @@ pub(super) fn oom_report(process: &Process) -> OomReport {
             _ => break,
         }
     }
+    let over_limit = chosen.is_some();
     let snap = chosen.or_else(|| process.account_snapshot());
     let account = snap.map_or(process.account_id(), |s| s.id);
     let _ = ACCOUNTS.record_oom_kill(account);
     let snap = ACCOUNTS.snapshot(account).or(snap);
+    // No level went over its max: the charge was forced past the heap's
+    // floor instead.
+    let cause = if !over_limit {
+        OomCause::HeapFloor {
+            floor: crate::heap::snapshot().floor,
+        }
+    } else if account == process.session.account.id() && !process.is_leader() {
+        OomCause::SessionLimit
+    } else {
+        OomCause::OwnLimit
+    };
     OomReport {
         pid: process.pid,
         name: crate::heap::as_kernel(|| process.name.clone()),
-        session_limit: account == process.session.account.id() && !process.is_leader(),
+        cause,
         limit: snap.map_or(Limit::Unlimited, |s| s.max),
         peak: snap.map_or(0, |s| s.peak),
         events: snap.map_or(Events::default(), |s| s.events),

@@ -244,7 +244,18 @@ pub fn kill(by: &Process, pid: Pid) -> Result<(), ProcError> {
 /// account and is reported as leaked. The caller has checked that the
 /// thread holds no kernel lock.
 pub fn terminate_current(process: &Arc<Process>, why: &dyn core::fmt::Display) -> ! {
-    let current = process.account_snapshot().map_or(0, |a| a.current);
+    let mut current = process.account_snapshot().map_or(0, |a| a.current);
+    if process.is_leader() {
+        // A leader charges the session's account: its children's accounts
+        // sit under it, and what they hold is theirs, not the leader's.
+        let session = process.session.account().id();
+        let children: usize = ACCOUNTS
+            .snapshots()
+            .filter(|a| a.parent == Some(session))
+            .map(|a| a.current)
+            .sum();
+        current = current.saturating_sub(children);
+    }
     // The stack (a 16-aligned block, so a 16-byte header) is freed with
     // the thread; everything else stays charged.
     let stack = sched::with_current(Thread::stack_block_bytes) + 16usize.max(quota::HEADER_SIZE);
