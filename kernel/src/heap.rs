@@ -7,15 +7,21 @@
 //! ```text
 //! root (slot 0, kernel)
 //! ├── kernel      kernel threads and kernel bookkeeping
-//! └── users       root of all non-kernel accounts
+//! ├── operator    the console operator's cleanup commands (ps, kill, rm...)
+//! └── users       every session; max = the heap budget less the operator's reserve
 //!     └── session one per session; the session leader charges it directly
 //!         └── process  one per other process of the session
 //! ```
+//!
+//! The operator's reserve, like Linux's `vm.admin_reserve_kbytes`: sessions
+//! together stop `operator_reserve` bytes above the heap floor (the
+//! `users` account's max), so the console operator's commands, charged to
+//! `operator`, can always start and clean up, whatever the sessions did.
 
 use core::ops::Range;
 
 use quota::{
-    Account, AccountFlags, AccountTable, HeapConfig, NewAccount, Scope, Slot, TrackingAlloc,
+    Account, AccountFlags, AccountTable, HeapConfig, Limit, NewAccount, Scope, Slot, TrackingAlloc,
 };
 use spin::Once;
 use talc::TalcLock;
@@ -42,6 +48,7 @@ static HEAP: TrackingAlloc<'static, Talc, KernelContext> =
 
 static KERNEL: Once<Account<'static>> = Once::new();
 static USERS: Once<Account<'static>> = Once::new();
+static OPERATOR: Once<Account<'static>> = Once::new();
 
 /// The allocation context: the running thread's scope, kept per CPU and
 /// switched with the thread.
@@ -66,6 +73,10 @@ pub struct HeapParams {
     pub floor: usize,
     /// Emergency reserve for teardown after an out-of-memory.
     pub emergency: usize,
+    /// Bytes above the floor that sessions cannot take.
+    pub operator_reserve: usize,
+    /// Fault injection for the sessions' charges.
+    pub failslab: quota::FaultPolicy,
 }
 
 /// Why the heap could not be set up.
@@ -108,22 +119,35 @@ pub fn init(params: HeapParams, ram: &Range<usize>) -> Result<Range<usize>, Heap
             },
         )
         .expect("a fresh table has room");
-    let users = ACCOUNTS
-        .create(
-            None,
-            NewAccount {
-                flags: AccountFlags::empty(),
-                tag: 0,
-            },
-        )
-        .expect("a fresh table has room");
+    let user = NewAccount {
+        flags: AccountFlags::empty(),
+        tag: 0,
+    };
+    let users = ACCOUNTS.create(None, user).expect("a fresh table has room");
+    let operator = ACCOUNTS.create(None, user).expect("a fresh table has room");
+    let budget = HEAP.snapshot().table.heap_budget;
+    let sessions = match budget {
+        Limit::Bytes(b) => Limit::Bytes(b.saturating_sub(params.operator_reserve)),
+        Limit::Unlimited => Limit::Unlimited,
+    };
+    let _ = ACCOUNTS.set_max(users.id(), sessions);
+    ACCOUNTS.set_fault_policy(params.failslab);
+    if params.failslab != quota::FaultPolicy::Off {
+        let _ = ACCOUNTS.set_fault_target(users.id(), true);
+    }
     cpu::this().scope.replace(Scope {
         account: kernel.id(),
         fallible: false,
     });
     KERNEL.call_once(|| kernel);
     USERS.call_once(|| users);
+    OPERATOR.call_once(|| operator);
     Ok(region)
+}
+
+/// The account of the console operator's cleanup commands.
+pub fn operator_account() -> &'static Account<'static> {
+    OPERATOR.get().expect("heap::init ran")
 }
 
 /// The kernel's own account.

@@ -64,20 +64,27 @@ fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
 
     let params = cmdline::parse(info.bootargs, info.ram.end - info.ram.start);
     kprintln!(
-        "boot parameters: heap={} floor={} emergency={} session_max={}",
+        "boot parameters: heap={} floor={} emergency={} session_max={} operator_reserve={} pids_max={} tmp_size={} failslab={:?}",
         params.heap,
         params.floor,
         params.emergency,
-        params.session_max
+        params.session_max,
+        params.operator_reserve,
+        kcore::cmdline::Count(params.pids_max),
+        params.tmp_size,
+        params.failslab,
     );
     let heap = heap::HeapParams {
         size: params.heap,
         floor: params.floor,
         emergency: params.emergency,
+        operator_reserve: params.operator_reserve,
+        failslab: params.failslab,
     };
     if let Err(e) = heap::init(heap, &info.ram) {
         panic!("heap: {e}");
     }
+    fs::set_tmp_size(params.tmp_size);
     sched::init();
     let Some(gic) = arch::gic::Gic::claim(info.gicd, info.gicc) else {
         panic!("the device tree's GIC cannot be used");
@@ -108,14 +115,25 @@ fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
 fn console_sessions(params: cmdline::Params) {
     loop {
         banner(params);
-        let spawn = proc::Spawn {
+        let spawn = |operator| proc::Spawn {
             name: "sh".into(),
             parent: None,
             root_session: true,
             session_max: params.session_max,
+            pids_max: params.pids_max,
+            operator,
             foreground: false,
         };
-        match proc::spawn(spawn, alloc::boxed::Box::new(shell::run)) {
+        // If the sessions' memory is exhausted (files of ended sessions,
+        // say), the console's session starts in the operator's reserve, so
+        // the operator can always log in and clean up.
+        let started = proc::spawn(spawn(false), alloc::boxed::Box::new(shell::run)).or_else(|e| {
+            kprintln!(
+                "console: cannot start a session ({e}); starting it in the operator's reserve"
+            );
+            proc::spawn(spawn(true), alloc::boxed::Box::new(shell::run))
+        });
+        match started {
             Ok(shell) => {
                 proc::wait_exit(&shell);
                 if let proc::ProcState::Exited(status) = shell.state() {

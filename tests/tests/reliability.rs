@@ -45,3 +45,105 @@ fn a_kill_at_the_heap_floor_names_the_floor_not_a_limit() {
     assert_eq!(g.run("echo $?"), "137\n");
     assert_eq!(g.run("echo kernel fine"), "kernel fine\n");
 }
+
+/// `sleep 600 &` `count` times, ten to a line; returns what was printed.
+fn start_sleepers(g: &mut Guest, count: usize) -> String {
+    let mut out = String::new();
+    for chunk in 0..count.div_ceil(10) {
+        let n = (count - chunk * 10).min(10);
+        out += &g.run(&vec!["sleep 600 &"; n].join(" "));
+    }
+    out
+}
+
+#[test]
+fn the_operator_can_act_when_the_console_session_is_full() {
+    // Default limits: the console's own jobs fill its session (pids.max,
+    // or its memory max); the commands to look and clean up still start.
+    let mut g = Guest::boot("");
+    let out = start_sleepers(&mut g, 120);
+    assert!(
+        out.contains("cannot start"),
+        "the session never filled:\n{out}"
+    );
+    for command in ["ps", "memquota", "free", "ls /proc"] {
+        let out = g.run(command);
+        assert!(!out.contains("cannot start"), "{command}: {out}");
+    }
+    let ps = g.run("ps");
+    assert!(ps.matches(" sleep").count() >= 60, "{ps}");
+    let victim = ps
+        .lines()
+        .find(|l| l.ends_with(" sleep"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a sleeper in ps")
+        .to_string();
+    assert_eq!(
+        g.run(&format!("kill {victim}")),
+        format!("sh: sleep[{victim}]: killed\n")
+    );
+}
+
+#[test]
+fn the_operator_can_act_when_the_thread_table_is_full() {
+    // No per-session limits: the jobs fill the machine's thread table.
+    let mut g = Guest::boot("session_max=max pids_max=max");
+    let out = start_sleepers(&mut g, 260);
+    assert!(
+        out.contains("too many threads"),
+        "the table never filled:\n{out}"
+    );
+    let ps = g.run("ps");
+    assert!(!ps.contains("cannot start"), "{ps}");
+    let victim = ps
+        .lines()
+        .find(|l| l.ends_with(" sleep"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a sleeper in ps")
+        .to_string();
+    assert_eq!(
+        g.run(&format!("kill {victim}")),
+        format!("sh: sleep[{victim}]: killed\n")
+    );
+    assert!(!g.run("memquota").contains("cannot start"));
+}
+
+#[test]
+fn files_of_ended_sessions_can_be_listed_and_removed() {
+    let mut g = Guest::boot("");
+    g.run("echo warm > /tmp/warm; rm /tmp/warm");
+    let before = g.run("cat /proc/meminfo");
+    let line = "x".repeat(1000);
+    for session in 0..4 {
+        for j in 0..12 {
+            g.run(&format!("yes {line} > /tmp/s{session}_{j}"));
+        }
+        g.send(b"exit\r");
+        g.expect("memquota: per-session kernel memory quotas");
+        g.expect(PROMPT);
+    }
+    // The machine is still usable: commands start, and /tmp stayed within
+    // its size, so the files cannot have taken the sessions' memory.
+    let free = g.run("free");
+    assert!(!free.contains("cannot start"), "{free}");
+    let listing = g.run("ls -l /tmp");
+    assert!(listing.contains("ended"), "{listing}");
+    assert!(listing.contains("s0_0"), "{listing}");
+    assert_eq!(g.run("echo still fine"), "still fine\n");
+    // Root removes them all; the ended sessions' accounts go with them.
+    let names: Vec<String> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|n| format!("/tmp/{n}"))
+        .collect();
+    for chunk in names.chunks(8) {
+        assert_eq!(g.run(&format!("rm {}", chunk.join(" "))), "");
+    }
+    assert_eq!(g.run("ls /tmp"), "");
+    let after = g.run("cat /proc/meminfo");
+    system_tests::assert_same(
+        &before,
+        &after,
+        &["KernelBytes", "AccountsLive", "AccountsOrphaned"],
+    );
+}

@@ -3,8 +3,15 @@
 //! `heap=SIZE` (default: a quarter of RAM), `floor=SIZE` (bytes the heap
 //! keeps for the kernel; default an eighth of the heap), `emergency=SIZE`
 //! (the reserve handed back for teardown; default 256K), `session_max=SIZE`
-//! (each session's hard limit; default 8M; `max` for none). Sizes are
-//! [`procfs::parse_size`]'s grammar (K/M/G suffixes).
+//! (each session's hard limit; default 8M; `max` for none),
+//! `operator_reserve=SIZE` (bytes above the floor that only the console
+//! operator's commands may use; default a 32nd of the heap),
+//! `pids_max=N` (each session's process limit; default 64; `max` for none),
+//! `tmp_size=SIZE` (most bytes of file data in `/tmp`; default a quarter of
+//! the heap), `failslab=off|every:N|random:PPM:SEED` (fault injection for
+//! the sessions' charges: every Nth, or each with probability PPM per
+//! million from SEED; default off). Sizes are [`procfs::parse_size`]'s
+//! grammar (K/M/G suffixes).
 //!
 //! Contract: [`parse`] is pure and allocates nothing (the kernel calls it
 //! before its heap exists). Words are whitespace-separated; a bad word never
@@ -15,13 +22,16 @@
 use core::fmt;
 
 use procfs::SizeError;
-use quota::Limit;
+use quota::{FaultPolicy, Limit};
 
 /// The emergency reserve when `emergency=` is not given: 256 KiB.
 pub const DEFAULT_EMERGENCY: usize = 256 << 10;
 
 /// A session's hard limit when `session_max=` is not given: 8 MiB.
 pub const DEFAULT_SESSION_MAX: Limit = Limit::Bytes(8 << 20);
+
+/// A session's process limit when `pids_max=` is not given.
+pub const DEFAULT_PIDS_MAX: u32 = 64;
 
 /// The parameters in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +44,27 @@ pub struct Params {
     pub emergency: usize,
     /// Default hard limit of a session.
     pub session_max: Limit,
+    /// Bytes above the floor kept for the console operator's commands.
+    pub operator_reserve: usize,
+    /// Default process limit of a session (`None`: unlimited).
+    pub pids_max: Option<u32>,
+    /// Most bytes of file data `/tmp` holds.
+    pub tmp_size: usize,
+    /// Fault injection for the sessions' charges.
+    pub failslab: FaultPolicy,
+}
+
+/// A count that may be unlimited, shown as the number or `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count(pub Option<u32>);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("max"),
+        }
+    }
 }
 
 /// A word of the boot arguments that was not used. Its `Display` is the
@@ -64,6 +95,17 @@ pub enum Warning<'a> {
         /// The key.
         key: &'a str,
     },
+    /// `pids_max=` that is neither a number nor `max`.
+    BadCount {
+        /// The value as written.
+        value: &'a str,
+    },
+    /// `failslab=` that is not `off`, `every:N` (N ≥ 1) or
+    /// `random:PPM:SEED`.
+    BadFailslab {
+        /// The value as written.
+        value: &'a str,
+    },
 }
 
 impl fmt::Display for Warning<'_> {
@@ -79,6 +121,14 @@ impl fmt::Display for Warning<'_> {
                 write!(f, "cmdline: {key}={value}: {error}; keeping the default")
             }
             Warning::UnknownKey { key } => write!(f, "cmdline: unknown parameter '{key}' ignored"),
+            Warning::BadCount { value } => write!(
+                f,
+                "cmdline: pids_max={value}: not a number of processes or max; keeping the default"
+            ),
+            Warning::BadFailslab { value } => write!(
+                f,
+                "cmdline: failslab={value}: expected off, every:N or random:PPM:SEED; keeping it off"
+            ),
         }
     }
 }
@@ -90,21 +140,47 @@ pub fn parse<'a>(bootargs: &'a str, ram_bytes: usize, mut warn: impl FnMut(Warni
     let mut floor = None;
     let mut emergency = DEFAULT_EMERGENCY;
     let mut session_max = DEFAULT_SESSION_MAX;
+    let mut operator_reserve = None;
+    let mut tmp_size = None;
+    let mut pids_max = Some(DEFAULT_PIDS_MAX);
+    let mut failslab = FaultPolicy::Off;
     for word in bootargs.split_ascii_whitespace() {
         let Some((key, value)) = word.split_once('=') else {
             warn(Warning::NotKeyValue { word });
             continue;
         };
+        match key {
+            "pids_max" => match parse_count(value) {
+                Ok(count) => pids_max = count,
+                Err(()) => warn(Warning::BadCount { value }),
+            },
+            "failslab" => match parse_failslab(value) {
+                Some(policy) => failslab = policy,
+                None => warn(Warning::BadFailslab { value }),
+            },
+            _ => {}
+        }
+        if matches!(key, "pids_max" | "failslab") {
+            continue;
+        }
         let size = procfs::parse_size(value.as_bytes());
         match (key, size) {
             ("heap", Ok(Limit::Bytes(n))) => heap = Some(n),
             ("floor", Ok(Limit::Bytes(n))) => floor = Some(n),
             ("emergency", Ok(Limit::Bytes(n))) => emergency = n,
+            ("operator_reserve", Ok(Limit::Bytes(n))) => operator_reserve = Some(n),
+            ("tmp_size", Ok(Limit::Bytes(n))) => tmp_size = Some(n),
             ("session_max", Ok(limit)) => session_max = limit,
-            ("heap" | "floor" | "emergency", Ok(Limit::Unlimited)) => {
+            (
+                "heap" | "floor" | "emergency" | "operator_reserve" | "tmp_size",
+                Ok(Limit::Unlimited),
+            ) => {
                 warn(Warning::Unlimited { key });
             }
-            ("heap" | "floor" | "emergency" | "session_max", Err(error)) => {
+            (
+                "heap" | "floor" | "emergency" | "operator_reserve" | "tmp_size" | "session_max",
+                Err(error),
+            ) => {
                 warn(Warning::BadValue { key, value, error });
             }
             _ => warn(Warning::UnknownKey { key }),
@@ -117,7 +193,44 @@ pub fn parse<'a>(bootargs: &'a str, ram_bytes: usize, mut warn: impl FnMut(Warni
         floor,
         emergency,
         session_max,
+        operator_reserve: operator_reserve.unwrap_or(heap / 32),
+        pids_max,
+        tmp_size: tmp_size.unwrap_or(heap / 4),
+        failslab,
     }
+}
+
+/// `N` or `max` (`Ok(None)`); `Err` for anything else.
+fn parse_count(value: &str) -> Result<Option<u32>, ()> {
+    if value == "max" {
+        return Ok(None);
+    }
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    value.parse().map(Some).map_err(|_| ())
+}
+
+/// `off`, `every:N` (N ≥ 1) or `random:PPM:SEED`.
+fn parse_failslab(value: &str) -> Option<FaultPolicy> {
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
+    let mut parts = value.split(':');
+    let policy = match parts.next()? {
+        "off" => FaultPolicy::Off,
+        "every" => FaultPolicy::EveryNth(number(parts.next()?).filter(|n| *n >= 1)?),
+        "random" => FaultPolicy::Probability {
+            per_million: u32::try_from(number(parts.next()?)?)
+                .ok()
+                .filter(|p| *p <= 1_000_000)?,
+            seed: number(parts.next()?)?,
+        },
+        _ => return None,
+    };
+    parts.next().is_none().then_some(policy)
 }
 
 #[cfg(test)]
@@ -145,6 +258,10 @@ mod tests {
                 floor: 4 << 20,
                 emergency: 256 << 10,
                 session_max: Limit::Bytes(8 << 20),
+                operator_reserve: 1 << 20,
+                pids_max: Some(64),
+                tmp_size: 8 << 20,
+                failslab: FaultPolicy::Off,
             }
         );
         assert!(warnings.is_empty());
@@ -152,7 +269,10 @@ mod tests {
 
     #[test]
     fn every_key_is_read() {
-        let (params, warnings) = run("heap=64M floor=2M emergency=512K session_max=max");
+        let (params, warnings) = run(
+            "heap=64M floor=2M emergency=512K session_max=max operator_reserve=3M \
+             pids_max=max tmp_size=1M failslab=random:10000:42",
+        );
         assert_eq!(
             params,
             Params {
@@ -160,10 +280,55 @@ mod tests {
                 floor: 2 << 20,
                 emergency: 512 << 10,
                 session_max: Limit::Unlimited,
+                operator_reserve: 3 << 20,
+                pids_max: None,
+                tmp_size: 1 << 20,
+                failslab: FaultPolicy::Probability {
+                    per_million: 10_000,
+                    seed: 42
+                },
             }
         );
         assert!(warnings.is_empty());
         assert_eq!(run(" session_max=1G ").0.session_max, Limit::Bytes(1 << 30));
+    }
+
+    #[test]
+    fn process_limits_and_fault_injection() {
+        assert_eq!(run("pids_max=7").0.pids_max, Some(7));
+        assert_eq!(
+            run("failslab=every:100").0.failslab,
+            FaultPolicy::EveryNth(100)
+        );
+        assert_eq!(
+            run("failslab=every:5 failslab=off").0.failslab,
+            FaultPolicy::Off
+        );
+        for bad in [
+            "every:0",
+            "every:",
+            "every:x",
+            "random:2000000:1",
+            "random:5",
+            "random:5:1:2",
+            "sometimes",
+            "",
+        ] {
+            let word = alloc::format!("failslab={bad}");
+            let (params, warnings) = run(&word);
+            assert_eq!(params.failslab, FaultPolicy::Off, "{bad}");
+            assert_eq!(warnings, vec![Warning::BadFailslab { value: bad }], "{bad}");
+        }
+        for bad in ["-1", "", "4M", "99999999999", "1.5"] {
+            let word = alloc::format!("pids_max={bad}");
+            let (params, warnings) = run(&word);
+            assert_eq!(params.pids_max, Some(DEFAULT_PIDS_MAX), "{bad}");
+            assert_eq!(warnings, vec![Warning::BadCount { value: bad }], "{bad}");
+        }
+        assert_eq!(
+            run("tmp_size=max").1,
+            vec![Warning::Unlimited { key: "tmp_size" }]
+        );
     }
 
     #[test]

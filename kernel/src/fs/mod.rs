@@ -13,6 +13,22 @@ mod proc;
 mod tmp;
 
 pub use error::FsError;
+pub use tmp::{Entry as TmpEntry, Usage as TmpUsage};
+
+/// `/tmp`'s files with their sizes and sessions (`ls -l /tmp`).
+pub fn tmp_entries() -> Vec<TmpEntry> {
+    tmp::list()
+}
+
+/// `/tmp`'s size limit and the bytes its files hold.
+pub fn tmp_usage() -> TmpUsage {
+    tmp::usage()
+}
+
+/// Sets `/tmp`'s size limit (boot parameter `tmp_size`).
+pub fn set_tmp_size(bytes: usize) {
+    tmp::set_size(bytes);
+}
 pub use proc::{render_table, set_limit};
 
 use alloc::string::{String, ToString};
@@ -164,7 +180,7 @@ pub fn list(caller: &Process, path: &str) -> Result<Vec<String>, FsError> {
                 .map(ToString::to_string)
                 .collect()
         }),
-        Node::Tmp => heap::as_kernel(|| tmp::list().into_iter().map(|(name, _)| name).collect()),
+        Node::Tmp => heap::as_kernel(|| tmp::list().into_iter().map(|e| e.name).collect()),
         Node::Dev => heap::as_kernel(|| ["null"].iter().map(ToString::to_string).collect()),
         Node::Proc(ProcPath::Root) => {
             let pids: Vec<Pid> = crate::proc::list()

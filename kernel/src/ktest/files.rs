@@ -13,7 +13,11 @@ use crate::fs::{self, Buffer, FsError};
 use crate::heap::{self, ACCOUNTS};
 use crate::proc::Process;
 
-pub const TESTS: &[Test] = crate::tests![tmp_files_come_and_go, listings_and_the_table];
+pub const TESTS: &[Test] = crate::tests![
+    tmp_files_come_and_go,
+    listings_and_the_table,
+    tmp_holds_at_most_its_size,
+];
 
 fn files(me: &Arc<Process>) -> Result<(), String> {
     let session = me.session.account().id();
@@ -111,4 +115,47 @@ fn listings_and_the_table() -> Result<(), String> {
     let outcome = super::process::in_session(Limit::Unlimited, listings);
     crate::proc::wait_exit(&other);
     outcome
+}
+
+fn tmp_size(me: &Arc<Process>) -> Result<(), String> {
+    let before = fs::tmp_usage();
+    fs::set_tmp_size(before.used + 4096);
+    let outcome = (|| {
+        fs::open_for_write(me, "/tmp/sized").map_err(|e| alloc::format!("create: {e}"))?;
+        fs::write(me, "/tmp/sized", &[1u8; 3000]).map_err(|e| alloc::format!("write: {e}"))?;
+        let full = fs::write(me, "/tmp/sized", &[1u8; 2000]);
+        ensure!(
+            matches!(full, Err(FsError::TmpFull { size }) if size == before.used + 4096),
+            "past tmp_size: {full:?}"
+        );
+        let usage = fs::tmp_usage();
+        ensure!(
+            usage.used > before.used && usage.used <= usage.size,
+            "usage {} of {}",
+            usage.used,
+            usage.size
+        );
+        let entries = fs::tmp_entries();
+        let entry = entries
+            .iter()
+            .find(|e| e.name == "sized")
+            .ok_or("not listed")?;
+        ensure!(
+            entry.len == 3000 && entry.sid == me.session.sid && !entry.ended,
+            "entry {} bytes, session {}, ended {}",
+            entry.len,
+            entry.sid,
+            entry.ended
+        );
+        Ok(())
+    })();
+    let _ = fs::remove(me, "/tmp/sized");
+    fs::set_tmp_size(before.size);
+    ensure!(fs::tmp_usage().used == before.used, "usage not back");
+    outcome
+}
+
+/// `/tmp` refuses data past its size, and lists each file's session.
+fn tmp_holds_at_most_its_size() -> Result<(), String> {
+    super::process::in_session(Limit::Unlimited, tmp_size)
 }

@@ -17,6 +17,7 @@ pub const TESTS: &[Test] = crate::tests![
     kill_stops_a_child_at_its_next_safe_point,
     another_sessions_process_cannot_be_killed,
     a_stack_overflow_ends_only_its_process,
+    a_session_stops_at_its_pids_max,
 ];
 
 /// Runs `body` as the leader of a new session limited to `max`, waits for
@@ -30,6 +31,8 @@ pub(super) fn run_session(
         parent: None,
         root_session: false,
         session_max: max,
+        pids_max: None,
+        operator: false,
         foreground: false,
     };
     let process = proc::spawn(spawn, body).map_err(|e| alloc::format!("spawn: {e}"))?;
@@ -162,6 +165,8 @@ fn kill_and_wait(me: &alloc::sync::Arc<crate::proc::Process>) -> Result<(), Stri
         parent: Some(me.clone()),
         root_session: false,
         session_max: Limit::Unlimited,
+        pids_max: None,
+        operator: false,
         foreground: false,
     };
     let child = proc::spawn(spawn, sleeper(60)).map_err(|e| alloc::format!("spawn: {e}"))?;
@@ -195,6 +200,8 @@ pub(super) fn start_sleeper_session(
         parent: None,
         root_session: false,
         session_max: Limit::Unlimited,
+        pids_max: None,
+        operator: false,
         foreground: false,
     };
     proc::spawn(spawn, sleeper(seconds)).map_err(|e| alloc::format!("spawn: {e}"))
@@ -253,4 +260,61 @@ fn a_stack_overflow_ends_only_its_process() -> Result<(), String> {
         "status after: {status}"
     );
     Ok(())
+}
+
+fn child(me: &alloc::sync::Arc<crate::proc::Process>, operator: bool) -> Spawn {
+    Spawn {
+        name: "child".into(),
+        parent: Some(me.clone()),
+        root_session: false,
+        session_max: Limit::Unlimited,
+        pids_max: None,
+        operator,
+        foreground: false,
+    }
+}
+
+fn pids(me: &alloc::sync::Arc<crate::proc::Process>) -> Result<(), String> {
+    let session = &me.session;
+    session.set_pids_max(Some(2));
+    ensure!(
+        session.pids_max() == Some(2),
+        "pids.max {:?}",
+        session.pids_max()
+    );
+    ensure!(
+        session.pids_current() == 1,
+        "the leader alone: {}",
+        session.pids_current()
+    );
+    let first = proc::spawn(child(me, false), sleeper(60)).map_err(|e| alloc::format!("{e}"))?;
+    ensure!(
+        session.pids_current() == 2,
+        "pids.current {}",
+        session.pids_current()
+    );
+    let refused = proc::spawn(child(me, false), sleeper(60)).map(|p| p.pid);
+    ensure!(
+        refused == Err(proc::ProcError::PidsMax { max: 2 }),
+        "a third process: {refused:?}"
+    );
+    // Not root: asking for the operator's reserve changes nothing.
+    let refused = proc::spawn(child(me, true), sleeper(60)).map(|p| p.pid);
+    ensure!(
+        refused.is_err(),
+        "a non-root session used the operator's reserve"
+    );
+    proc::kill(me, first.pid).map_err(|e| alloc::format!("kill: {e}"))?;
+    proc::wait(first).map_err(|e| alloc::format!("wait: {e}"))?;
+    ensure!(
+        session.pids_current() == 1,
+        "after the child: {}",
+        session.pids_current()
+    );
+    session.set_pids_max(None);
+    Ok(())
+}
+
+fn a_session_stops_at_its_pids_max() -> Result<(), String> {
+    in_session(Limit::Unlimited, pids)
 }

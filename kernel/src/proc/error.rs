@@ -15,15 +15,27 @@ pub enum ProcError {
     Permission,
     /// Every thread slot is taken.
     TooMany,
+    /// The session has as many processes as its `pids.max`.
+    PidsMax {
+        /// The limit.
+        max: u32,
+    },
 }
 
 impl fmt::Display for ProcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ProcError::PidsMax { max } = self {
+            return write!(
+                f,
+                "the session has as many processes as its limit (pids.max {max})"
+            );
+        }
         f.write_str(match self {
             ProcError::NoMemory => "cannot allocate memory",
             ProcError::NotFound => "no such process",
             ProcError::Permission => "permission denied",
             ProcError::TooMany => "too many threads",
+            ProcError::PidsMax { .. } => unreachable!("written above"),
         })
     }
 }

@@ -26,6 +26,7 @@ pub use table::{
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use quota::{Account, AccountId, AccountSnapshot};
 use spin::Once;
@@ -44,12 +45,57 @@ pub struct Session {
     /// Root's session (the serial console): may change any limit.
     pub root: bool,
     account: Account<'static>,
+    /// Processes of the session that have not exited (`pids.current`).
+    pids: AtomicU32,
+    /// Most processes it may have (`pids.max`); `u32::MAX` for none.
+    pids_max: AtomicU32,
+    /// Its leader has exited.
+    ended: AtomicBool,
 }
 
 impl Session {
     /// The session's account.
     pub fn account(&self) -> &Account<'static> {
         &self.account
+    }
+
+    /// Its processes that have not exited (cgroup v2's `pids.current`).
+    pub fn pids_current(&self) -> u32 {
+        self.pids.load(Relaxed)
+    }
+
+    /// Its process limit (`pids.max`), `None` for none.
+    pub fn pids_max(&self) -> Option<u32> {
+        Some(self.pids_max.load(Relaxed)).filter(|m| *m != u32::MAX)
+    }
+
+    /// Sets its process limit. Processes already running are not touched;
+    /// new ones are refused while `pids.current` is at or above it.
+    pub fn set_pids_max(&self, max: Option<u32>) {
+        self.pids_max.store(max.unwrap_or(u32::MAX), Relaxed);
+    }
+
+    /// Whether its leader has exited (its files may outlive it).
+    pub fn ended(&self) -> bool {
+        self.ended.load(Relaxed)
+    }
+
+    /// Counts a new process against `pids.max` (an operator's command is
+    /// counted but never refused).
+    fn take_pid(&self, operator: bool) -> Result<(), ProcError> {
+        let max = self.pids_max.load(Relaxed);
+        self.pids
+            .fetch_update(Relaxed, Relaxed, |n| {
+                (operator || n < max).then(|| n.saturating_add(1))
+            })
+            .map(drop)
+            .map_err(|_| ProcError::PidsMax { max })
+    }
+
+    fn release_pid(&self) {
+        let _ = self
+            .pids
+            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
     }
 }
 

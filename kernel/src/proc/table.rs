@@ -5,7 +5,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use quota::{AccountFlags, Limit, NewAccount, Scope};
 use spin::Once;
@@ -35,6 +35,14 @@ pub struct Spawn {
     pub root_session: bool,
     /// For a new session: its account's hard limit.
     pub session_max: Limit,
+    /// For a new session: its process limit (`None`: none).
+    pub pids_max: Option<u32>,
+    /// A root session's cleanup command, or the console's session when
+    /// the sessions' memory is exhausted: its account goes under
+    /// `operator`, outside every session's limits and in the operator's
+    /// reserve; it may use the thread slots kept for the operator and is
+    /// not refused by `pids.max`.
+    pub operator: bool,
     /// Make it the console's foreground job before it first runs, so a
     /// Ctrl-C typed as soon as it starts reaches it.
     pub foreground: bool,
@@ -60,6 +68,7 @@ pub fn owner_of(tag: u64) -> (Pid, Pid) {
 /// cannot be charged, [`ProcError::TooMany`] if every thread slot is taken;
 /// nothing is left behind.
 pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
+    let operator = spec.operator && spec.parent.as_ref().is_none_or(|p| p.session.root);
     let pid = NEXT_PID.fetch_add(1, Relaxed);
     let user = |sid| NewAccount {
         flags: AccountFlags::empty(),
@@ -67,13 +76,27 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
     };
     let (session, account) = if let Some(parent) = &spec.parent {
         let session = parent.session.clone();
+        session.take_pid(operator)?;
+        let under = if operator {
+            heap::operator_account()
+        } else {
+            session.account()
+        };
         let account = ACCOUNTS
-            .create(Some(session.account()), user(session.sid))
-            .map_err(|_| ProcError::NoMemory)?;
+            .create(Some(under), user(session.sid))
+            .map_err(|_| {
+                session.release_pid();
+                ProcError::NoMemory
+            })?;
         (session, Some(account))
     } else {
+        let under = if operator {
+            heap::operator_account()
+        } else {
+            heap::users_account()
+        };
         let account = ACCOUNTS
-            .create(Some(heap::users_account()), user(pid))
+            .create(Some(under), user(pid))
             .map_err(|_| ProcError::NoMemory)?;
         let _ = ACCOUNTS.set_max(account.id(), spec.session_max);
         let session = heap::as_kernel(|| {
@@ -81,6 +104,9 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
                 sid: pid,
                 root: spec.root_session,
                 account,
+                pids: AtomicU32::new(1),
+                pids_max: AtomicU32::new(spec.pids_max.unwrap_or(u32::MAX)),
+                ended: AtomicBool::new(false),
             })
         });
         (session, None)
@@ -106,16 +132,31 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
     // while it runs, so no reference count sits on its stack (see
     // `sched::thread_start`).
     let owner: sched::Owner = heap::as_kernel(|| Box::new(process.clone()));
+    let slots = if operator {
+        sched::Slots::Reserved
+    } else {
+        sched::Slots::Ordinary
+    };
     let thread = heap::charge_to(process.account(), || {
-        sched::create("process", STACK_BYTES, scope, Some(owner), move |thread| {
-            if let Some(process) = super::of_thread(thread) {
-                run(process, body);
-            }
-        })
+        sched::create(
+            "process",
+            STACK_BYTES,
+            scope,
+            slots,
+            Some(owner),
+            move |thread| {
+                if let Some(process) = super::of_thread(thread) {
+                    run(process, body);
+                }
+            },
+        )
     })
-    .map_err(|e| match e {
-        sched::SpawnError::NoMemory => ProcError::NoMemory,
-        sched::SpawnError::TooMany => ProcError::TooMany,
+    .map_err(|e| {
+        process.session.release_pid();
+        match e {
+            sched::SpawnError::NoMemory => ProcError::NoMemory,
+            sched::SpawnError::TooMany => ProcError::TooMany,
+        }
     })?;
     // In the table, the console's foreground and its process before it
     // first runs, so a kill or a Ctrl-C typed as soon as it starts finds
@@ -155,6 +196,10 @@ fn oom_status(process: &Process) -> ExitStatus {
 fn finish(process: &Arc<Process>, status: ExitStatus) {
     heap::as_kernel(|| *process.state.lock() = ProcState::Exited(status));
     sched::with_current(crate::console::clear_foreground_if);
+    process.session.release_pid();
+    if process.is_leader() {
+        process.session.ended.store(true, Relaxed);
+    }
     let parent_alive = find(process.ppid).is_some_and(|p| matches!(p.state(), ProcState::Live));
     if process.is_leader() {
         for other in list() {

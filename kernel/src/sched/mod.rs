@@ -31,6 +31,19 @@ use crate::sync::IrqMutex;
 /// Most threads alive at once (the ready queue never reallocates).
 pub const MAX_THREADS: usize = 256;
 
+/// Thread slots only [`Slots::Reserved`] threads may take: the console
+/// operator's cleanup commands start even when the rest are taken.
+pub const RESERVED_THREADS: usize = 8;
+
+/// Which thread slots a new thread may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slots {
+    /// All but the last [`RESERVED_THREADS`].
+    Ordinary,
+    /// Any, the reserved ones included.
+    Reserved,
+}
+
 struct Scheduler {
     ready: VecDeque<Arc<Thread>>,
     current: Arc<Thread>,
@@ -76,7 +89,8 @@ pub enum SpawnError {
     TooMany,
 }
 
-/// Creates a thread that will run `f`, without starting it: the caller
+/// Creates a thread that will run `f`, taking one of `slots`, without
+/// starting it: the caller
 /// can publish it (e.g. in its process) before it can first run, then calls
 /// [`start`]. Every created thread must be started.
 ///
@@ -91,13 +105,18 @@ pub fn create(
     name: &'static str,
     stack_bytes: usize,
     scope: quota::Scope,
+    slots: Slots,
     owner: Option<Owner>,
     f: impl FnOnce(&Thread) + Send + 'static,
 ) -> Result<Arc<Thread>, SpawnError> {
+    let limit = match slots {
+        Slots::Ordinary => MAX_THREADS - RESERVED_THREADS,
+        Slots::Reserved => MAX_THREADS,
+    };
     {
         let mut guard = SCHED.lock();
         let s = guard.as_mut().expect("sched::init ran");
-        if s.threads >= MAX_THREADS {
+        if s.threads >= limit {
             return Err(SpawnError::TooMany);
         }
         s.threads += 1;
@@ -132,7 +151,7 @@ pub fn spawn(
     scope: quota::Scope,
     f: impl FnOnce(&Thread) + Send + 'static,
 ) -> Result<Arc<Thread>, SpawnError> {
-    let thread = create(name, stack_bytes, scope, None, f)?;
+    let thread = create(name, stack_bytes, scope, Slots::Reserved, None, f)?;
     start(&thread);
     Ok(thread)
 }

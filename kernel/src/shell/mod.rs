@@ -131,6 +131,8 @@ impl Shell<'_> {
             parent: Some(me.clone()),
             root_session: false,
             session_max: quota::Limit::Unlimited,
+            pids_max: None,
+            operator: builtin.operator && me.session.root,
             foreground: !command.background,
         };
         let child = match proc::spawn(spawn, body) {

@@ -29,10 +29,27 @@ pub(super) fn cat(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
 }
 
 pub(super) fn ls(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
-    if ctx.args.len() > 2 {
+    let long = ctx.args.get(1).is_some_and(|a| a == "-l");
+    let operands = &ctx.args[1 + usize::from(long)..];
+    if operands.len() > 1 {
         return Ok(super::usage(ctx));
     }
-    let path = ctx.args.get(1).cloned().unwrap_or_else(|| "/".into());
+    let path = operands.first().cloned().unwrap_or_else(|| "/".into());
+    if long && matches!(path.trim_end_matches('/'), "/tmp") {
+        // Size, the session each file is charged to, and whether that
+        // session has ended (its files stay, charged, until removed).
+        for entry in fs::tmp_entries() {
+            let state = if entry.ended { "ended" } else { "live" };
+            outln!(
+                ctx,
+                "{:>10}  session {:<5} {state:<5}  {}",
+                entry.len,
+                entry.sid,
+                entry.name
+            )?;
+        }
+        return Ok(0);
+    }
     match fs::list(ctx.process, &path) {
         Ok(names) => {
             for name in names {

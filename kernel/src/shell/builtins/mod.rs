@@ -23,6 +23,10 @@ pub struct Builtin {
     /// Runs it in its own process; `None` for `exit`, which the shell
     /// carries out itself.
     pub run: Option<Run>,
+    /// A command the console operator needs to look and clean up: run by
+    /// root, it is charged to the operator's reserve, outside the
+    /// session's limits (see `heap`'s operator account).
+    pub operator: bool,
 }
 
 /// Every command, in `help` order.
@@ -32,90 +36,105 @@ pub static BUILTINS: &[Builtin] = &[
         usage: "help [COMMAND]",
         help: "list commands, or explain one",
         run: Some(help),
+        operator: true,
     },
     Builtin {
         name: "echo",
         usage: "echo [TEXT...]",
         help: "print TEXT",
         run: Some(files::echo),
+        operator: false,
     },
     Builtin {
         name: "cat",
         usage: "cat FILE...",
         help: "print files",
         run: Some(files::cat),
+        operator: false,
     },
     Builtin {
         name: "ls",
-        usage: "ls [DIR]",
-        help: "list a directory (default /)",
+        usage: "ls [-l] [DIR]",
+        help: "list a directory (default /); -l on /tmp: sizes and sessions",
         run: Some(files::ls),
+        operator: true,
     },
     Builtin {
         name: "rm",
         usage: "rm FILE...",
         help: "remove files from /tmp",
         run: Some(files::rm),
+        operator: true,
     },
     Builtin {
         name: "ps",
         usage: "ps",
         help: "list processes: pid, ppid, sid, state, memory, name",
         run: Some(system::ps),
+        operator: true,
     },
     Builtin {
         name: "kill",
         usage: "kill PID",
         help: "kill a process of this session",
         run: Some(system::kill),
+        operator: true,
     },
     Builtin {
         name: "sleep",
         usage: "sleep SECONDS",
         help: "wait (fractions like 0.5 allowed)",
         run: Some(system::sleep),
+        operator: false,
     },
     Builtin {
         name: "memquota",
         usage: "memquota [PID | set PID|session SIZE | high PID|session SIZE]",
         help: "show the account table or one process's quota; set max or high",
         run: Some(memquota::memquota),
+        operator: true,
     },
     Builtin {
         name: "free",
         usage: "free",
         help: "heap totals",
         run: Some(system::free),
+        operator: true,
     },
     Builtin {
         name: "uptime",
         usage: "uptime",
         help: "time since boot",
         run: Some(system::uptime),
+        operator: false,
     },
     Builtin {
         name: "hog",
         usage: "hog SIZE [--step N] [--infallible]",
         help: "allocate SIZE bytes of kernel memory in steps (fallibly, unless --infallible)",
         run: Some(hog::hog),
+        operator: false,
     },
     Builtin {
         name: "yes",
         usage: "yes [TEXT]",
         help: "print TEXT (default y) forever",
         run: Some(files::yes),
+        operator: false,
     },
     Builtin {
         name: "exit",
         usage: "exit [CODE]",
         help: "leave the shell",
         run: None,
+        operator: false,
     },
     Builtin {
         name: "poweroff",
         usage: "poweroff",
         help: "turn the machine off",
         run: Some(system::poweroff),
+        operator: false,
     },
 ];
 

@@ -108,6 +108,14 @@ pub(super) fn free(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
         h.table.kernel_bytes,
         h.table.user_bytes
     )?;
+    let tmp = crate::fs::tmp_usage();
+    outln!(
+        ctx,
+        "tmp  {:>7} {:>12} {:>12}",
+        tmp.size,
+        tmp.used,
+        tmp.size.saturating_sub(tmp.used)
+    )?;
     Ok(0)
 }
 
