@@ -9,8 +9,10 @@
 //!
 //! - [`ProcPath::parse`]: a path under `/proc`, or [`NotFound`]
 //!   ([`root_entries`] and [`pid_entries`] list the directories);
-//! - [`SetLimit::parse`]: bytes written to `/proc/<pid>/memquota`, or a
-//!   [`WriteError`] whose `Display` is one short line naming the bad token;
+//! - [`MemquotaWrite::parse`]: bytes written to `/proc/<pid>/memquota`
+//!   (a memory limit, [`SetLimit`], or the session's process limit,
+//!   [`PidsMax`]), or a [`WriteError`] whose `Display` is one short line
+//!   naming the bad token;
 //! - [`check_read`] / [`check_write`]: the permission rules, returning an
 //!   [`Authorized`] request or a [`PermissionError`].
 //!
@@ -40,6 +42,7 @@ mod memquota;
 mod memquota_parse;
 mod path;
 mod perm;
+mod pids;
 mod size;
 mod status;
 mod write;
@@ -48,11 +51,12 @@ pub use account_table::{AccountRow, AccountTableView};
 pub use cmdline::CmdlineView;
 pub use escape::{Escaped, Token};
 pub use field::find_field;
-pub use meminfo::MeminfoView;
+pub use meminfo::{FaultView, MeminfoView, TmpUsage};
 pub use memquota::MemquotaView;
 pub use memquota_parse::{MemquotaFile, MemquotaParseError, SessionUsage};
 pub use path::{DirEntry, NotFound, PidFile, PidRef, ProcPath, pid_entries, root_entries};
 pub use perm::{Authorized, Caller, PermissionError, Target, check_read, check_write};
+pub use pids::{PidsError, PidsMax, PidsUsage};
 pub use size::{HumanSize, SizeError, parse_size};
 pub use status::{ProcState, StatusView};
-pub use write::{LimitKind, SetLimit, WriteError};
+pub use write::{LimitKind, MemquotaWrite, SetLimit, WriteError};

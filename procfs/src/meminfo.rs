@@ -1,9 +1,13 @@
-//! `/proc/meminfo`: the kernel heap as the tracking allocator sees it.
+//! `/proc/meminfo`: the kernel heap as the tracking allocator sees it, and
+//! the system-wide limits and policies that bound it.
 //!
-//! Linux-like `Key:` lines, values right-aligned, all plain decimal
-//! integers. Keys ending in `Total`, `Used`, `Free`, `Floor`, `Budget`,
-//! `Bytes`, `Capacity` (the emergency one) and `Held` are **bytes**; the
-//! rest are counts. `HeapBudget` is `max` when no floor is configured.
+//! Linux-like `Key:` lines, values right-aligned in a 12-column field (a
+//! longer value is written whole and pushes the line right). Keys ending in
+//! `Total`, `Used`, `Free`, `Floor`, `Budget`, `Bytes`, `Capacity` (the
+//! emergency one), `Held`, `Size` and `Reserve` are **bytes**, plain
+//! decimal integers; a limit that is not set (`HeapBudget` with no floor,
+//! `TmpSize`, `PidsMax`) is `max`. `FaultInjection` is text (see
+//! [`FaultView`]); the rest are counts. New keys are added at the end.
 //!
 //! ```text
 //! HeapTotal:              8388608   # bytes the heap was configured with
@@ -26,15 +30,21 @@
 //! Misattributed:                0   # charges to a dead account, sent to root
 //! AccountingErrors:             0   # uncharges matching no charge
 //! FaultsInjected:               0
+//! TmpSize:                2097152   # the /tmp size limit
+//! TmpUsed:                   4096   # bytes of file data in /tmp
+//! OperatorReserve:         131072   # above the floor, kept for the console operator
+//! PidsMax:                     64   # a new session's pids.max (boot default)
+//! FaultInjection:       every 100   # off | every N | random P/1000000 seed S
 //! ```
 //!
 //! (The `# ...` comments are not part of the file.)
 
 use core::fmt;
 
-use quota::HeapSnapshot;
+use quota::{FaultPolicy, HeapSnapshot, Limit};
 
 use crate::align::{Pad, Side};
+use crate::pids::PidsMax;
 
 /// Width of the `Key:` column, the longest key and a space.
 const KEY_WIDTH: usize = 19;
@@ -43,13 +53,54 @@ const VALUE_WIDTH: usize = 12;
 
 /// What `/proc/meminfo` shows; `Display` renders the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MeminfoView(pub HeapSnapshot);
+pub struct MeminfoView {
+    /// The heap and the account table (`HeapTotal` ... `FaultsInjected`).
+    pub heap: HeapSnapshot,
+    /// `/tmp`'s limit and use (`TmpSize`, `TmpUsed`).
+    pub tmp: TmpUsage,
+    /// Bytes above the heap floor kept for the console operator's commands
+    /// (`OperatorReserve`).
+    pub operator_reserve: usize,
+    /// The `pids.max` a new session starts with (`PidsMax`).
+    pub pids_max: PidsMax,
+    /// The fault-injection policy in force (`FaultInjection`).
+    pub faults: FaultPolicy,
+}
+
+/// `/tmp`'s size limit and use, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TmpUsage {
+    /// The most file data `/tmp` may hold (`TmpSize`).
+    pub size: Limit,
+    /// Bytes of file data it holds now (`TmpUsed`).
+    pub used: usize,
+}
+
+/// A [`FaultPolicy`] as one line of text: `off`, `every N` (every Nth
+/// targeted charge is refused) or `random P/1000000 seed S` (each with
+/// probability P in a million, from seed S). The numbers are plain decimal
+/// integers, as given in the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultView(pub FaultPolicy);
+
+impl fmt::Display for FaultView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            FaultPolicy::Off => f.write_str("off"),
+            FaultPolicy::EveryNth(n) => write!(f, "every {n}"),
+            FaultPolicy::Probability { per_million, seed } => {
+                write!(f, "random {per_million}/1000000 seed {seed}")
+            }
+        }
+    }
+}
 
 impl fmt::Display for MeminfoView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = &self.0;
+        let h = &self.heap;
         let (t, e) = (&h.table, &h.emergency);
-        let lines: [(&str, &dyn fmt::Display); 20] = [
+        let faults = FaultView(self.faults);
+        let lines: [(&str, &dyn fmt::Display); 25] = [
             ("HeapTotal", &h.size),
             ("HeapUsed", &h.used),
             ("HeapFree", &h.free),
@@ -70,6 +121,11 @@ impl fmt::Display for MeminfoView {
             ("Misattributed", &t.misattributed),
             ("AccountingErrors", &t.accounting_errors),
             ("FaultsInjected", &t.faults_injected),
+            ("TmpSize", &self.tmp.size),
+            ("TmpUsed", &self.tmp.used),
+            ("OperatorReserve", &self.operator_reserve),
+            ("PidsMax", &self.pids_max),
+            ("FaultInjection", &faults),
         ];
         for (key, value) in lines {
             let key = format_args!("{key}:");
@@ -86,7 +142,7 @@ impl fmt::Display for MeminfoView {
 
 #[cfg(test)]
 mod tests {
-    use quota::{EmergencySnapshot, Limit, TableStats};
+    use quota::{EmergencySnapshot, TableStats};
 
     use super::*;
     use crate::find_field;
@@ -120,24 +176,75 @@ mod tests {
         }
     }
 
+    fn view(faults: FaultPolicy) -> MeminfoView {
+        MeminfoView {
+            heap: heap(),
+            tmp: TmpUsage {
+                size: Limit::Bytes(2 << 20),
+                used: 4096,
+            },
+            operator_reserve: 128 << 10,
+            pids_max: PidsMax::new(64).unwrap(),
+            faults,
+        }
+    }
+
     #[test]
     fn renders_aligned_lines() {
-        let text = MeminfoView(heap()).to_string();
+        let text = view(FaultPolicy::EveryNth(100)).to_string();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("HeapTotal:              8388608"));
         assert_eq!(lines.next(), Some("HeapUsed:                524288"));
-        assert_eq!(text.lines().count(), 20);
+        assert_eq!(text.lines().count(), 25);
         assert!(
             text.lines().all(|l| l.len() == KEY_WIDTH + VALUE_WIDTH),
             "{text}"
         );
-        assert!(text.ends_with("FaultsInjected:               6\n"));
+        assert!(text.contains("\nFaultsInjected:               6\n"));
+        assert!(text.ends_with(
+            "\
+TmpSize:                2097152
+TmpUsed:                   4096
+OperatorReserve:         131072
+PidsMax:                     64
+FaultInjection:       every 100
+"
+        ));
+    }
+
+    #[test]
+    fn a_long_fault_policy_is_written_whole() {
+        let policy = FaultPolicy::Probability {
+            per_million: 10_000,
+            seed: 42,
+        };
+        let text = view(policy).to_string();
+        assert!(text.ends_with("\nFaultInjection:    random 10000/1000000 seed 42\n"));
+        assert_eq!(
+            find_field(&text, "FaultInjection"),
+            Some("random 10000/1000000 seed 42")
+        );
+    }
+
+    #[test]
+    fn fault_policies_render_as_one_line() {
+        let text = |p| FaultView(p).to_string();
+        assert_eq!(text(FaultPolicy::Off), "off");
+        assert_eq!(text(FaultPolicy::EveryNth(7)), "every 7");
+        assert_eq!(
+            text(FaultPolicy::Probability {
+                per_million: 1_000_000,
+                seed: u64::MAX
+            }),
+            "random 1000000/1000000 seed 18446744073709551615"
+        );
     }
 
     #[test]
     fn every_value_reads_back() {
-        let h = heap();
-        let text = MeminfoView(h).to_string();
+        let v = view(FaultPolicy::Off);
+        let h = v.heap;
+        let text = v.to_string();
         let field = |k| find_field(&text, k).unwrap();
         assert_eq!(field("HeapFree"), h.free.to_string());
         assert_eq!(field("HeapFloor"), "1048576");
@@ -157,13 +264,22 @@ mod tests {
         assert_eq!(field("Misattributed"), "3");
         assert_eq!(field("AccountingErrors"), "4");
         assert_eq!(field("FaultsInjected"), "6");
+        assert_eq!(field("TmpSize"), "2097152");
+        assert_eq!(field("TmpUsed"), "4096");
+        assert_eq!(field("OperatorReserve"), "131072");
+        assert_eq!(field("PidsMax"), "64");
+        assert_eq!(field("FaultInjection"), "off");
     }
 
     #[test]
-    fn unlimited_budget_is_max() {
-        let mut h = heap();
-        h.table.heap_budget = Limit::Unlimited;
-        let text = MeminfoView(h).to_string();
+    fn unset_limits_are_max() {
+        let mut v = view(FaultPolicy::Off);
+        v.heap.table.heap_budget = Limit::Unlimited;
+        v.tmp.size = Limit::Unlimited;
+        v.pids_max = PidsMax::UNLIMITED;
+        let text = v.to_string();
         assert_eq!(find_field(&text, "HeapBudget"), Some("max"));
+        assert_eq!(find_field(&text, "TmpSize"), Some("max"));
+        assert_eq!(find_field(&text, "PidsMax"), Some("max"));
     }
 }

@@ -21,18 +21,24 @@
 //! session.max 8388608
 //! session.high max
 //! session.peak 81920
+//! pids.current 4          # live processes in the session
+//! pids.max 32             # the session's process limit (or max)
 //! ```
 //!
 //! (The `# ...` comments are not part of the file.) On the session leader
 //! the process's account is the session's, so both halves show the same
-//! account. New keys may be added; existing ones keep their meaning. [`crate::MemquotaFile`] reads the text back.
+//! account. `pids.*` are always the session's. New keys may be added (at
+//! the end); existing ones keep their meaning. [`crate::MemquotaFile`]
+//! reads the text back.
 
 use core::fmt;
 
 use quota::AccountSnapshot;
 
+use crate::pids::PidsUsage;
+
 /// The keys of a `memquota` file, in the order they are written.
-pub(crate) const KEYS: [&str; 16] = [
+pub(crate) const KEYS: [&str; 18] = [
     "pid",
     "sid",
     "current",
@@ -49,6 +55,8 @@ pub(crate) const KEYS: [&str; 16] = [
     "session.max",
     "session.high",
     "session.peak",
+    "pids.current",
+    "pids.max",
 ];
 
 /// What `/proc/<pid>/memquota` shows; `Display` renders the file.
@@ -62,6 +70,8 @@ pub struct MemquotaView {
     pub process: AccountSnapshot,
     /// The session's account (the same as `process` on the session leader).
     pub session: AccountSnapshot,
+    /// The session's process count and limit.
+    pub pids: PidsUsage,
 }
 
 impl fmt::Display for MemquotaView {
@@ -84,6 +94,8 @@ impl fmt::Display for MemquotaView {
             &s.max,
             &s.high,
             &s.peak,
+            &self.pids.current,
+            &self.pids.max,
         ];
         for (key, value) in KEYS.iter().zip(values) {
             writeln!(f, "{key} {value}")?;
@@ -97,6 +109,16 @@ pub(crate) mod tests {
     use quota::{AccountFlags, AccountId, Events, Limit};
 
     use super::*;
+    use crate::PidsMax;
+
+    /// Four processes of at most 32.
+    pub(crate) const PIDS: PidsUsage = PidsUsage {
+        current: 4,
+        max: match PidsMax::new(32) {
+            Some(max) => max,
+            None => PidsMax::UNLIMITED,
+        },
+    };
 
     /// A snapshot with every field distinct, for rendering tests.
     pub(crate) fn snapshot(index: u32, current: usize, max: Limit) -> AccountSnapshot {
@@ -133,6 +155,7 @@ pub(crate) mod tests {
                 high: Limit::Bytes(6 << 20),
                 ..snapshot(4, 40960, Limit::Bytes(8 << 20))
             },
+            pids: PIDS,
         };
         let expected = "\
 pid 7
@@ -151,6 +174,8 @@ session.current 40960
 session.max 8388608
 session.high 6291456
 session.peak 81920
+pids.current 4
+pids.max 32
 ";
         assert_eq!(view.to_string(), expected);
     }
@@ -163,9 +188,14 @@ session.peak 81920
             sid: 1,
             process: s,
             session: s,
+            pids: PidsUsage {
+                current: 1,
+                max: PidsMax::UNLIMITED,
+            },
         }
         .to_string();
         assert!(text.contains("\nmax max\n"));
         assert!(text.contains("\nsession.max max\n"));
+        assert!(text.ends_with("\npids.max max\n"));
     }
 }

@@ -5,7 +5,8 @@
 //! lines of `key value` separated by ASCII whitespace. Empty lines and
 //! unknown keys are skipped (so files with added keys still parse); every
 //! known key must appear exactly once. Limits are a decimal byte count or
-//! `max`; other values are decimal integers.
+//! `max`; `pids.max` is a count of at most [`PidsMax::MAX_COUNT`] or `max`;
+//! other values are decimal integers.
 
 use core::fmt;
 use core::str::FromStr;
@@ -14,6 +15,7 @@ use quota::{Events, Limit};
 
 use crate::MemquotaView;
 use crate::memquota::KEYS;
+use crate::pids::{PidsMax, PidsUsage};
 
 /// The values of a `memquota` file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub struct MemquotaFile {
     pub events: Events,
     /// The `session.*` keys.
     pub session: SessionUsage,
+    /// `pids.current` and `pids.max` (the session's).
+    pub pids: PidsUsage,
 }
 
 /// The `session.*` keys of a `memquota` file.
@@ -150,6 +154,10 @@ impl MemquotaFile {
                 high: fields.limit(14)?,
                 peak: fields.number(15)?,
             },
+            pids: PidsUsage {
+                current: fields.number(16)?,
+                max: fields.pids_max(17)?,
+            },
         })
     }
 }
@@ -176,6 +184,7 @@ impl From<&MemquotaView> for MemquotaFile {
                 high: canonical(s.high),
                 peak: s.peak,
             },
+            pids: view.pids,
         }
     }
 }
@@ -197,6 +206,12 @@ impl Fields<'_, '_> {
         value.parse().map_err(|_| bad())
     }
 
+    fn pids_max(&self, i: usize) -> Result<PidsMax, MemquotaParseError> {
+        let (value, line) = self.get(i)?;
+        PidsMax::parse(value.as_bytes())
+            .map_err(|_| MemquotaParseError::BadValue { key: KEYS[i], line })
+    }
+
     fn limit(&self, i: usize) -> Result<Limit, MemquotaParseError> {
         if self.get(i)?.0 == "max" {
             Ok(Limit::Unlimited)
@@ -211,7 +226,7 @@ mod tests {
     use quota::Limit;
 
     use super::*;
-    use crate::memquota::tests::snapshot;
+    use crate::memquota::tests::{PIDS, snapshot};
 
     fn view() -> MemquotaView {
         MemquotaView {
@@ -219,6 +234,7 @@ mod tests {
             sid: 3,
             process: snapshot(5, 20480, Limit::Bytes(4 << 20)),
             session: snapshot(4, 40960, Limit::Unlimited),
+            pids: PIDS,
         }
     }
 
@@ -230,6 +246,43 @@ mod tests {
         assert_eq!(file.max, Limit::Bytes(4 << 20));
         assert_eq!(file.high, Limit::Unlimited);
         assert_eq!(file.session.max, Limit::Unlimited);
+        assert_eq!(file.pids.current, 4);
+        assert_eq!(file.pids.max, PidsMax::new(32).unwrap());
+    }
+
+    #[test]
+    fn pids_max_reads_back_unlimited_and_refuses_non_counts() {
+        let mut v = view();
+        v.pids.max = PidsMax::UNLIMITED;
+        let file = MemquotaFile::parse(&v.to_string()).unwrap();
+        assert_eq!(file.pids.max, PidsMax::UNLIMITED);
+        for bad in ["pids.max 4M", "pids.max 4194305", "pids.max -1"] {
+            let text = v.to_string().replace("pids.max max", bad);
+            assert_eq!(
+                MemquotaFile::parse(&text),
+                Err(MemquotaParseError::BadValue {
+                    key: "pids.max",
+                    line: 18
+                }),
+                "{bad}"
+            );
+        }
+        let text = v.to_string().replace("pids.current 4", "pids.current max");
+        assert_eq!(
+            MemquotaFile::parse(&text),
+            Err(MemquotaParseError::BadValue {
+                key: "pids.current",
+                line: 17
+            })
+        );
+    }
+
+    #[test]
+    fn find_field_reads_the_pids_keys() {
+        let text = view().to_string();
+        assert_eq!(crate::find_field(&text, "pids.current"), Some("4"));
+        assert_eq!(crate::find_field(&text, "pids.max"), Some("32"));
+        assert_eq!(crate::find_field(&text, "max"), Some("4194304"));
     }
 
     #[test]
@@ -250,6 +303,11 @@ mod tests {
                 key: "session.peak"
             })
         );
+        let text = view().to_string().replace("pids.max 32\n", "");
+        assert_eq!(
+            MemquotaFile::parse(&text),
+            Err(MemquotaParseError::Missing { key: "pids.max" })
+        );
     }
 
     #[test]
@@ -259,7 +317,7 @@ mod tests {
             MemquotaFile::parse(&text),
             Err(MemquotaParseError::Duplicate {
                 key: "max",
-                line: 17
+                line: 19
             })
         );
     }

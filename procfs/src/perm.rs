@@ -15,16 +15,24 @@
 //!    same rule means: `max` may be lowered or kept, never raised
 //!    ([`PermissionError::RaiseSessionMax`]), and `high` may be set at or
 //!    below the session's `max`.
+//! 5. `pids.max` is the session's, whichever of its processes the write
+//!    names. A non-root caller may set its own session's `pids.max` at or
+//!    below its current value (lower or keep; `max` is above every count),
+//!    never raise it ([`PermissionError::RaisePidsMax`]); another session's
+//!    is refused by rule 2.
 //!
 //! A granted write comes back as an [`Authorized`] request, which can only
 //! be made by [`check_write`], so the kernel cannot apply a write it has
-//! not checked.
+//! not checked. The check reads the session's current limits from the
+//! [`Target`]; the kernel must check and apply under one lock, so that no
+//! other write changes them in between.
 
 use core::fmt;
 
 use quota::Limit;
 
-use crate::write::{LimitKind, SetLimit};
+use crate::pids::PidsMax;
+use crate::write::{LimitKind, MemquotaWrite, SetLimit};
 
 /// The process making the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,15 +55,18 @@ pub struct Target {
     pub session_account: bool,
     /// The session account's `max` now.
     pub session_max: Limit,
+    /// The session's `pids.max` now.
+    pub session_pids_max: PidsMax,
 }
 
 /// A write that passed [`check_write`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Authorized(SetLimit);
+pub struct Authorized(MemquotaWrite);
 
 impl Authorized {
-    /// The request to apply.
-    pub const fn request(self) -> SetLimit {
+    /// The request to apply: a limit of the target's account, or its
+    /// session's `pids.max`.
+    pub const fn request(self) -> MemquotaWrite {
         self.0
     }
 }
@@ -86,6 +97,13 @@ pub enum PermissionError {
         /// The session's `max`.
         session_max: Limit,
     },
+    /// The request would raise the session's `pids.max`.
+    RaisePidsMax {
+        /// The value asked for.
+        requested: PidsMax,
+        /// The session's `pids.max`.
+        session_pids_max: PidsMax,
+    },
 }
 
 impl fmt::Display for PermissionError {
@@ -110,6 +128,14 @@ impl fmt::Display for PermissionError {
                 f,
                 "cannot raise the session's max from {session_max} to {requested} (only root can)"
             ),
+            PermissionError::RaisePidsMax {
+                requested,
+                session_pids_max,
+            } => write!(
+                f,
+                "cannot raise the session's pids.max from {session_pids_max} to {requested} \
+                 (only root can)"
+            ),
         }
     }
 }
@@ -132,19 +158,40 @@ pub fn check_read(caller: Caller, target: Target) -> Result<(), PermissionError>
     }
 }
 
-/// Whether `caller` may apply `request` to `target`'s account.
+/// Whether `caller` may apply `request` (a [`SetLimit`] to `target`'s
+/// account, or a [`PidsMax`] to its session) as a write to `target`'s
+/// `memquota` file.
 ///
 /// # Errors
 /// [`PermissionError`] naming the rule the request breaks.
 pub fn check_write(
     caller: Caller,
     target: Target,
-    request: SetLimit,
+    request: impl Into<MemquotaWrite>,
 ) -> Result<Authorized, PermissionError> {
+    let request = request.into();
     check_read(caller, target)?;
+    let allowed = match request {
+        MemquotaWrite::Limit(limit) => check_limit(caller, target, limit),
+        MemquotaWrite::PidsMax(requested) => {
+            if caller.root || requested <= target.session_pids_max {
+                Ok(())
+            } else {
+                Err(PermissionError::RaisePidsMax {
+                    requested,
+                    session_pids_max: target.session_pids_max,
+                })
+            }
+        }
+    };
+    allowed.map(|()| Authorized(request))
+}
+
+/// Rules 1, 3 and 4 for a memory limit, once rule 2 has passed.
+fn check_limit(caller: Caller, target: Target, request: SetLimit) -> Result<(), PermissionError> {
     let requested = request.limit();
     if caller.root || at_most(requested, target.session_max) {
-        return Ok(Authorized(request));
+        return Ok(());
     }
     Err(match request.kind() {
         LimitKind::Max if target.session_account => PermissionError::RaiseSessionMax {
@@ -182,6 +229,7 @@ mod tests {
             sid,
             session_account: false,
             session_max,
+            session_pids_max: PidsMax::UNLIMITED,
         }
     }
 
@@ -191,7 +239,18 @@ mod tests {
             sid: 3,
             session_account: true,
             session_max,
+            session_pids_max: PidsMax::UNLIMITED,
         }
+    }
+
+    fn pids(n: u32) -> PidsMax {
+        PidsMax::new(n).unwrap()
+    }
+
+    fn write_pids(caller: Caller, target: Target, max: PidsMax) -> Result<(), PermissionError> {
+        check_write(caller, target, max).map(|a| {
+            assert_eq!(a.request(), MemquotaWrite::PidsMax(max));
+        })
     }
 
     fn set(kind: LimitKind, limit: Limit) -> SetLimit {
@@ -205,7 +264,7 @@ mod tests {
         limit: Limit,
     ) -> Result<(), PermissionError> {
         check_write(caller, target, set(kind, limit)).map(|a| {
-            assert_eq!(a.request(), set(kind, limit));
+            assert_eq!(a.request(), MemquotaWrite::Limit(set(kind, limit)));
         })
     }
 
@@ -334,5 +393,89 @@ mod tests {
                 session_max: Limit::Bytes(4 * M)
             })
         );
+    }
+
+    #[test]
+    fn root_may_set_any_session_pids_max_to_anything() {
+        for target in [
+            process(9, Limit::Unlimited),
+            leader(Limit::Bytes(M)),
+            process(0, Limit::Bytes(M)),
+        ] {
+            let target = Target {
+                session_pids_max: pids(4),
+                ..target
+            };
+            for max in [pids(0), pids(4), pids(100), PidsMax::UNLIMITED] {
+                assert_eq!(write_pids(ROOT, target, max), Ok(()));
+            }
+        }
+    }
+
+    #[test]
+    fn own_session_pids_max_may_be_lowered_or_kept_never_raised() {
+        for target in [process(3, Limit::Unlimited), leader(Limit::Bytes(M))] {
+            let target = Target {
+                session_pids_max: pids(32),
+                ..target
+            };
+            for max in [pids(0), pids(31), pids(32)] {
+                assert_eq!(write_pids(USER, target, max), Ok(()));
+            }
+            for requested in [pids(33), PidsMax::UNLIMITED] {
+                assert_eq!(
+                    write_pids(USER, target, requested),
+                    Err(PermissionError::RaisePidsMax {
+                        requested,
+                        session_pids_max: pids(32)
+                    })
+                );
+            }
+        }
+        assert_eq!(
+            write_pids(
+                USER,
+                Target {
+                    session_pids_max: pids(32),
+                    ..leader(Limit::Unlimited)
+                },
+                PidsMax::UNLIMITED
+            )
+            .unwrap_err()
+            .to_string(),
+            "permission denied: cannot raise the session's pids.max from 32 to max (only root can)"
+        );
+    }
+
+    #[test]
+    fn an_unlimited_pids_max_may_be_kept_or_set_to_any_count() {
+        let t = process(3, Limit::Bytes(M));
+        assert_eq!(write_pids(USER, t, PidsMax::UNLIMITED), Ok(()));
+        assert_eq!(
+            write_pids(USER, t, pids(PidsMax::MAX_COUNT)),
+            Ok(()),
+            "any count is a lowering"
+        );
+    }
+
+    #[test]
+    fn another_session_pids_max_is_refused() {
+        let other = process(9, Limit::Unlimited);
+        assert_eq!(
+            write_pids(USER, other, pids(1)),
+            Err(PermissionError::OtherSession { pid: 7, sid: 9 })
+        );
+    }
+
+    #[test]
+    fn pids_max_does_not_depend_on_the_memory_max() {
+        // A finite session memory max does not restrict `pids.max`, and a
+        // finite `pids.max` does not restrict memory limits.
+        let t = Target {
+            session_pids_max: pids(8),
+            ..leader(Limit::Bytes(4 * M))
+        };
+        assert_eq!(write_pids(USER, t, pids(8)), Ok(()));
+        assert_eq!(write(USER, t, LimitKind::Max, Limit::Bytes(2 * M)), Ok(()));
     }
 }

@@ -1,30 +1,107 @@
-//! Writes to `/proc/<pid>/memquota`, parsed into a [`SetLimit`] request.
+//! Writes to `/proc/<pid>/memquota`, parsed into a [`MemquotaWrite`]
+//! request: a memory limit ([`SetLimit`]) or the session's process limit
+//! ([`PidsMax`]).
 //!
 //! The written bytes are untrusted: any length, any bytes, not necessarily
-//! UTF-8. Grammar (sizes as in [`crate::size`]):
+//! UTF-8. Grammar (sizes as in [`crate::size`], counts as in
+//! [`crate::pids`]):
 //!
 //! ```text
 //! write := ws* command ws*
-//! command := size              sets max   (4M, 512k, 1048576, max)
-//!          | "max" ws+ size    sets max   (max 4M, max max)
-//!          | "high" ws+ size   sets high  (high 3M, high max)
+//! command := size                 sets max       (4M, 512k, 1048576, max)
+//!          | "max" ws+ size       sets max       (max 4M, max max)
+//!          | "high" ws+ size      sets high      (high 3M, high max)
+//!          | "pids" ws+ pids_max  sets pids.max  (pids 32, pids max)
 //! ws := ASCII whitespace (space, tab, newline, CR, form feed)
 //! ```
 //!
-//! So surrounding whitespace and a trailing newline (`echo 4M > ...`) are
+//! `max` and `high` are the target process's account's (the session's on
+//! the session leader); `pids.max` is always the target's *session's*.
+//! Surrounding whitespace and a trailing newline (`echo 4M > ...`) are
 //! fine. Keywords are lowercase. Nothing is applied here: the result is a
 //! request for the kernel to authorize ([`check_write`](crate::check_write)) and apply, or a
 //! [`WriteError`] whose `Display` is one line naming the offending token
 //! (cut to [`Token::MAX_LEN`] bytes, escaped), so even 10 KB of junk
-//! yields a short message. `0` is a valid size: it refuses every further
-//! charge; whether that is allowed is the permission check's business.
+//! yields a short message. `0` is a valid size and a valid count: it
+//! refuses every further charge (or process); whether that is allowed is
+//! the permission check's business.
+//!
+//! [`MemquotaWrite::parse`] reads the whole grammar and is what a write to
+//! the file goes through; [`SetLimit::parse`] reads only its memory half
+//! (the first three forms).
 
 use core::fmt;
 
 use quota::{Limit, MAX_BYTES};
 
 use crate::escape::Token;
+use crate::pids::{PidsError, PidsMax};
 use crate::size::{HumanSize, SizeError, parse_size};
+
+/// A parsed write to a `memquota` file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemquotaWrite {
+    /// Set the target's account's `max` or `high`.
+    Limit(SetLimit),
+    /// Set the target's session's `pids.max`.
+    PidsMax(PidsMax),
+}
+
+impl MemquotaWrite {
+    /// Parses the bytes written to a `memquota` file: a memory limit as
+    /// [`SetLimit::parse`] reads it, or `pids <count>` / `pids max`, with
+    /// any ASCII whitespace around and between the words.
+    ///
+    /// # Errors
+    /// [`WriteError`] naming the first token that breaks the grammar.
+    pub fn parse(input: &[u8]) -> Result<Self, WriteError> {
+        let mut tokens = words(input);
+        if tokens.next() != Some(b"pids".as_slice()) {
+            return SetLimit::parse(input).map(Self::Limit);
+        }
+        let count = tokens.next().ok_or(WriteError::MissingCount)?;
+        let max = PidsMax::parse(count).map_err(|error| WriteError::Pids {
+            token: Token::new(count),
+            error,
+        })?;
+        if let Some(extra) = tokens.next() {
+            return Err(WriteError::ExtraToken {
+                token: Token::new(extra),
+            });
+        }
+        Ok(Self::PidsMax(max))
+    }
+}
+
+impl From<SetLimit> for MemquotaWrite {
+    fn from(request: SetLimit) -> Self {
+        Self::Limit(request)
+    }
+}
+
+impl From<PidsMax> for MemquotaWrite {
+    fn from(max: PidsMax) -> Self {
+        Self::PidsMax(max)
+    }
+}
+
+impl fmt::Display for MemquotaWrite {
+    /// The canonical text of the request, which [`MemquotaWrite::parse`]
+    /// reads back: `4M`, `high max`, `pids 32`, `pids max`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Limit(request) => write!(f, "{request}"),
+            Self::PidsMax(max) => write!(f, "pids {max}"),
+        }
+    }
+}
+
+/// The whitespace-separated words of a write.
+fn words(input: &[u8]) -> impl Iterator<Item = &[u8]> {
+    input
+        .split(u8::is_ascii_whitespace)
+        .filter(|t| !t.is_empty())
+}
 
 /// Which limit a write sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,17 +147,16 @@ impl SetLimit {
         }
     }
 
-    /// Parses the bytes written to a `memquota` file: `<size>` or
-    /// `max <size>` (sets `max`), or `high <size>` (sets `high`), with any
-    /// ASCII whitespace around and between the words; sizes as
-    /// [`parse_size`](crate::parse_size).
+    /// Parses a memory-limit write: `<size>` or `max <size>` (sets
+    /// `max`), or `high <size>` (sets `high`), with any ASCII whitespace
+    /// around and between the words; sizes as
+    /// [`parse_size`](crate::parse_size). A write to the file may also be
+    /// `pids <count>`: parse it with [`MemquotaWrite::parse`].
     ///
     /// # Errors
     /// [`WriteError`] naming the first token that breaks that grammar.
     pub fn parse(input: &[u8]) -> Result<Self, WriteError> {
-        let mut tokens = input
-            .split(u8::is_ascii_whitespace)
-            .filter(|t| !t.is_empty());
+        let mut tokens = words(input);
         let first = tokens.next().ok_or(WriteError::Empty)?;
         let (kind, size) = match first {
             b"high" => (
@@ -147,6 +223,15 @@ pub enum WriteError {
         /// The limit named.
         kind: LimitKind,
     },
+    /// A token where a process count belongs (after `pids`) is not one.
+    Pids {
+        /// The token (its start, if long).
+        token: Token,
+        /// Which rule it breaks.
+        error: PidsError,
+    },
+    /// `pids` with no count after it.
+    MissingCount,
     /// A token after a complete command (`4M 5M`).
     ExtraToken {
         /// The first extra token (its start, if long).
@@ -158,15 +243,23 @@ impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WriteError::Empty => f.write_str(
-                "empty write: expected a size (4M, 512K, 1048576, max) or `high <size>`",
+                "empty write: expected a size (4M, 512K, 1048576, max), `high <size>` \
+                 or `pids <count>`",
             ),
             WriteError::Size { token, error } => write!(f, "invalid size `{token}`: {error}"),
             WriteError::MissingSize { kind } => {
                 write!(f, "`{kind}` needs a size after it, e.g. `{kind} 4M`")
             }
+            WriteError::Pids { token, error } => {
+                write!(f, "invalid process count `{token}`: {error}")
+            }
+            WriteError::MissingCount => {
+                f.write_str("`pids` needs a count after it, e.g. `pids 32` or `pids max`")
+            }
             WriteError::ExtraToken { token } => write!(
                 f,
-                "unexpected `{token}`: write one size, or `max <size>` or `high <size>`"
+                "unexpected `{token}`: write one size, `max <size>`, `high <size>` \
+                 or `pids <count>`"
             ),
         }
     }
@@ -311,7 +404,7 @@ mod tests {
         );
         assert_eq!(
             err(b"4M 5M").to_string(),
-            "unexpected `5M`: write one size, or `max <size>` or `high <size>`"
+            "unexpected `5M`: write one size, `max <size>`, `high <size>` or `pids <count>`"
         );
         assert_eq!(
             err(b"high").to_string(),
@@ -336,5 +429,120 @@ mod tests {
         assert!(SetLimit::new(LimitKind::Max, Limit::Bytes(MAX_BYTES)).is_some());
         assert!(SetLimit::new(LimitKind::Max, Limit::Bytes(MAX_BYTES + 1)).is_none());
         assert!(SetLimit::new(LimitKind::High, Limit::Unlimited).is_some());
+    }
+
+    fn pids(input: &[u8]) -> Result<MemquotaWrite, WriteError> {
+        MemquotaWrite::parse(input)
+    }
+
+    fn count(n: u32) -> MemquotaWrite {
+        MemquotaWrite::PidsMax(PidsMax::new(n).unwrap())
+    }
+
+    #[test]
+    fn pids_writes_set_the_session_pids_max() {
+        assert_eq!(pids(b"pids 32"), Ok(count(32)));
+        assert_eq!(pids(b"  pids\t0\n"), Ok(count(0)));
+        assert_eq!(
+            pids(b"pids max\n"),
+            Ok(MemquotaWrite::PidsMax(PidsMax::UNLIMITED))
+        );
+        assert_eq!(
+            pids(b"pids 4194304"),
+            Ok(count(PidsMax::MAX_COUNT)),
+            "the most is allowed"
+        );
+    }
+
+    #[test]
+    fn memory_writes_parse_the_same_through_memquota_write() {
+        for input in [&b"4M"[..], b"max", b"max 4M", b"high 3M\n", b"0"] {
+            assert_eq!(
+                pids(input),
+                SetLimit::parse(input).map(MemquotaWrite::Limit),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        assert_eq!(pids(b""), Err(WriteError::Empty));
+        assert_eq!(pids(b"4M 5M"), Err(err(b"4M 5M")));
+    }
+
+    #[test]
+    fn bad_pids_writes_name_the_token() {
+        let bad = |t: &[u8], error| WriteError::Pids {
+            token: Token::new(t),
+            error,
+        };
+        assert_eq!(pids(b"pids"), Err(WriteError::MissingCount));
+        assert_eq!(pids(b"pids \n"), Err(WriteError::MissingCount));
+        assert_eq!(pids(b"pids -1"), Err(bad(b"-1", PidsError::NotACount)));
+        assert_eq!(pids(b"pids 4M"), Err(bad(b"4M", PidsError::NotACount)));
+        assert_eq!(pids(b"pids MAX"), Err(bad(b"MAX", PidsError::NotACount)));
+        assert_eq!(
+            pids(b"pids 99999999999999999999"),
+            Err(bad(b"99999999999999999999", PidsError::TooLarge))
+        );
+        assert_eq!(
+            pids(b"pids 4194305"),
+            Err(bad(b"4194305", PidsError::TooLarge))
+        );
+        assert_eq!(
+            pids(b"pids 3 4"),
+            Err(WriteError::ExtraToken {
+                token: Token::new(b"4")
+            })
+        );
+        // Only the memory grammar: `pids` is not a size.
+        size_err(b"pids 32", b"pids", SizeError::NotANumber);
+        // `PIDS` is not the keyword.
+        assert_eq!(
+            pids(b"PIDS 3"),
+            Err(WriteError::Size {
+                token: Token::new(b"PIDS"),
+                error: SizeError::NotANumber
+            })
+        );
+    }
+
+    #[test]
+    fn pids_messages_read_as_one_clear_line() {
+        let text = |input: &[u8]| pids(input).unwrap_err().to_string();
+        assert_eq!(
+            text(b"pids"),
+            "`pids` needs a count after it, e.g. `pids 32` or `pids max`"
+        );
+        assert_eq!(
+            text(b"pids 4M"),
+            "invalid process count `4M`: not a process count \
+             (write a whole number such as 32, or max)"
+        );
+        assert_eq!(
+            text(b"pids 99999999999999999999"),
+            "invalid process count `99999999999999999999`: too large, the most is 4194304 \
+             (write max for no limit)"
+        );
+        assert_eq!(
+            text(b"pids 3 4"),
+            "unexpected `4`: write one size, `max <size>`, `high <size>` or `pids <count>`"
+        );
+    }
+
+    #[test]
+    fn memquota_write_display_is_the_canonical_write() {
+        let cases = [
+            (count(32), "pids 32"),
+            (MemquotaWrite::PidsMax(PidsMax::UNLIMITED), "pids max"),
+            (
+                SetLimit::new(LimitKind::High, Limit::Bytes(3 * M))
+                    .unwrap()
+                    .into(),
+                "high 3M",
+            ),
+        ];
+        for (request, text) in cases {
+            assert_eq!(request.to_string(), text);
+            assert_eq!(pids(text.as_bytes()), Ok(request));
+        }
     }
 }

@@ -4,13 +4,52 @@
 
 use procfs::{
     AccountRow, AccountTableView, MeminfoView, MemquotaFile, MemquotaView, PidFile, PidRef,
-    ProcPath, find_field,
+    PidsMax, PidsUsage, ProcPath, TmpUsage, find_field,
 };
 use proptest::prelude::*;
 use quota::{
-    AccountFlags, AccountId, AccountSnapshot, EmergencySnapshot, Events, HeapSnapshot, Limit,
-    TableStats,
+    AccountFlags, AccountId, AccountSnapshot, EmergencySnapshot, Events, FaultPolicy, HeapSnapshot,
+    Limit, TableStats,
 };
+
+fn pids_max() -> impl Strategy<Value = PidsMax> {
+    prop_oneof![
+        Just(PidsMax::UNLIMITED),
+        (0..=PidsMax::MAX_COUNT).prop_map(|n| PidsMax::new(n).unwrap()),
+        (0..=64u32).prop_map(|n| PidsMax::new(n).unwrap()),
+    ]
+}
+
+fn pids() -> impl Strategy<Value = PidsUsage> {
+    (any::<u32>(), pids_max()).prop_map(|(current, max)| PidsUsage { current, max })
+}
+
+fn fault_policy() -> impl Strategy<Value = FaultPolicy> {
+    prop_oneof![
+        Just(FaultPolicy::Off),
+        any::<u64>().prop_map(FaultPolicy::EveryNth),
+        (any::<u32>(), any::<u64>())
+            .prop_map(|(per_million, seed)| FaultPolicy::Probability { per_million, seed }),
+    ]
+}
+
+/// What the `FaultInjection` line should say, written out independently of
+/// `FaultView`.
+fn fault_text(policy: FaultPolicy) -> String {
+    match policy {
+        FaultPolicy::Off => "off".to_string(),
+        FaultPolicy::EveryNth(n) => format!("every {n}"),
+        FaultPolicy::Probability { per_million, seed } => {
+            format!("random {per_million}/1000000 seed {seed}")
+        }
+    }
+}
+
+/// `max` for unlimited, else the decimal count.
+fn pids_text(max: PidsMax) -> String {
+    max.count()
+        .map_or_else(|| "max".to_string(), |n| n.to_string())
+}
 
 fn limit() -> impl Strategy<Value = Limit> {
     prop_oneof![
@@ -127,11 +166,18 @@ proptest! {
         process in account(),
         session in account(),
         leader in any::<bool>(),
+        pids in pids(),
     ) {
         let session = if leader { process } else { session };
-        let view = MemquotaView { pid, sid, process, session };
-        let file = MemquotaFile::parse(&view.to_string()).unwrap();
+        let view = MemquotaView { pid, sid, process, session, pids };
+        let text = view.to_string();
+        let file = MemquotaFile::parse(&text).unwrap();
         prop_assert_eq!(file, MemquotaFile::from(&view));
+        prop_assert_eq!(file.pids, pids);
+        let field = |k| find_field(&text, k).map(str::to_string);
+        prop_assert_eq!(field("pids.current"), Some(pids.current.to_string()));
+        prop_assert_eq!(field("pids.max"), Some(pids_text(pids.max)));
+        prop_assert_eq!(field("max"), Some(process.max.to_string()));
         prop_assert_eq!(file.max.to_raw(), process.max.to_raw());
         prop_assert_eq!(file.high.to_raw(), process.high.to_raw());
         prop_assert_eq!(file.session.max.to_raw(), session.max.to_raw());
@@ -144,15 +190,46 @@ proptest! {
     }
 
     #[test]
-    fn meminfo_values_read_back(h in heap()) {
-        let text = MeminfoView(h).to_string();
+    fn meminfo_values_read_back(
+        h in heap(),
+        tmp_size in limit(),
+        tmp_used in any::<usize>(),
+        operator_reserve in any::<usize>(),
+        pids_max in pids_max(),
+        faults in fault_policy(),
+    ) {
+        let view = MeminfoView {
+            heap: h,
+            tmp: TmpUsage { size: tmp_size, used: tmp_used },
+            operator_reserve,
+            pids_max,
+            faults,
+        };
+        let text = view.to_string();
         let field = |k| find_field(&text, k).unwrap().to_string();
         prop_assert_eq!(field("HeapTotal"), h.size.to_string());
         prop_assert_eq!(field("HeapUsed"), h.used.to_string());
         prop_assert_eq!(field("HeapBudget"), h.table.heap_budget.to_string());
         prop_assert_eq!(field("SessionBytes"), h.table.user_bytes.to_string());
         prop_assert_eq!(field("FaultsInjected"), h.table.faults_injected.to_string());
-        prop_assert!(text.lines().all(|l| l.split_whitespace().count() == 2));
+        prop_assert_eq!(field("TmpSize"), tmp_size.to_string());
+        prop_assert_eq!(field("TmpUsed"), tmp_used.to_string());
+        prop_assert_eq!(field("OperatorReserve"), operator_reserve.to_string());
+        prop_assert_eq!(field("PidsMax"), pids_text(pids_max));
+        prop_assert_eq!(field("FaultInjection"), fault_text(faults));
+        // The existing lines come first, in their old order; the new ones
+        // are appended.
+        let keys: Vec<&str> = text.lines().map(|l| l.split(':').next().unwrap()).collect();
+        prop_assert_eq!(keys.len(), 25);
+        prop_assert_eq!(keys[19], "FaultsInjected");
+        prop_assert_eq!(
+            &keys[20..],
+            &["TmpSize", "TmpUsed", "OperatorReserve", "PidsMax", "FaultInjection"][..]
+        );
+        // Every line is `Key: value`; only the fault policy's value has spaces.
+        for line in text.lines().filter(|l| !l.starts_with("FaultInjection:")) {
+            prop_assert_eq!(line.split_whitespace().count(), 2, "{}", line);
+        }
     }
 
     #[test]

@@ -1,19 +1,28 @@
 //! Property tests of the `memquota` write parser: arbitrary bytes never
-//! panic and fail with one short line; every valid size, in any spelling,
-//! parses to its exact byte value; the parser agrees with a plain model.
+//! panic and fail with one short line; every valid size and process count,
+//! in any spelling, parses to its exact value; the parser agrees with a
+//! plain model.
 
-use procfs::{HumanSize, LimitKind, SetLimit, SizeError, WriteError, parse_size};
+use procfs::{
+    HumanSize, LimitKind, MemquotaWrite, PidsError, PidsMax, SetLimit, SizeError, WriteError,
+    parse_size,
+};
 use proptest::prelude::*;
 use quota::{Limit, MAX_BYTES};
 
 /// The longest an error message may be, however long the input.
 const MAX_MESSAGE: usize = 256;
 
-fn check_outcome(result: Result<SetLimit, WriteError>) -> Result<(), TestCaseError> {
+fn check_outcome(result: Result<MemquotaWrite, WriteError>) -> Result<(), TestCaseError> {
     match result {
-        Ok(request) => {
+        Ok(MemquotaWrite::Limit(request)) => {
             if let Some(n) = request.limit().bytes() {
                 prop_assert!(n <= MAX_BYTES);
+            }
+        }
+        Ok(MemquotaWrite::PidsMax(max)) => {
+            if let Some(n) = max.count() {
+                prop_assert!(n <= PidsMax::MAX_COUNT);
             }
         }
         Err(e) => {
@@ -26,8 +35,45 @@ fn check_outcome(result: Result<SetLimit, WriteError>) -> Result<(), TestCaseErr
     Ok(())
 }
 
-/// An independent model of the grammar, on `u128` and `str`.
-fn model(input: &str) -> Option<(LimitKind, Limit)> {
+/// What a write asks for, in the model's terms.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    /// Set the account's `max` or `high`.
+    Memory(LimitKind, Limit),
+    /// Set the session's `pids.max`: a count, or `None` for `max`.
+    Pids(Option<u32>),
+}
+
+impl From<MemquotaWrite> for Request {
+    fn from(w: MemquotaWrite) -> Self {
+        match w {
+            MemquotaWrite::Limit(r) => Request::Memory(r.kind(), r.limit()),
+            MemquotaWrite::PidsMax(max) => Request::Pids(max.count()),
+        }
+    }
+}
+
+/// An independent model of the whole grammar, on `u128` and `str`.
+fn model(input: &str) -> Option<Request> {
+    let count = |t: &str| -> Option<Option<u32>> {
+        if t == "max" {
+            return Some(None);
+        }
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = t.parse::<u128>().ok()?;
+        (n <= 1 << 22).then(|| Some(u32::try_from(n).unwrap()))
+    };
+    let tokens: Vec<&str> = input.split_ascii_whitespace().collect();
+    match tokens.as_slice() {
+        ["pids", c] => Some(Request::Pids(count(c)?)),
+        _ => memory_model(input).map(|(kind, limit)| Request::Memory(kind, limit)),
+    }
+}
+
+/// An independent model of the memory half of the grammar.
+fn memory_model(input: &str) -> Option<(LimitKind, Limit)> {
     let size = |t: &str| -> Option<Limit> {
         if t == "max" {
             return Some(Limit::Unlimited);
@@ -59,18 +105,74 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..12_288)) {
-        check_outcome(SetLimit::parse(&input))?;
+    fn arbitrary_bytes_never_panic(
+        prefix in prop::sample::select(vec!["", "pids ", "high ", "max "]),
+        input in proptest::collection::vec(any::<u8>(), 0..12_288),
+    ) {
+        let input = [prefix.as_bytes(), &input].concat();
+        check_outcome(MemquotaWrite::parse(&input))?;
+        check_outcome(SetLimit::parse(&input).map(MemquotaWrite::Limit))?;
     }
 
     #[test]
     fn grammar_shaped_input_matches_the_model(
-        input in "[ \t\n]{0,2}((high|max|foo|MAX)[ \t]{1,2})?\
+        input in "[ \t\n]{0,2}((high|max|pids|foo|MAX|PIDS)[ \t]{1,2})?\
                   (max|-?[0-9]{1,24}[KMGkmgQB]{0,2}|abc)?([ \t]{1,2}[0-9]{1,3}M?)?[ \t\n]{0,2}"
     ) {
-        let parsed = SetLimit::parse(input.as_bytes());
+        let parsed = MemquotaWrite::parse(input.as_bytes());
         check_outcome(parsed)?;
-        prop_assert_eq!(parsed.ok().map(|r| (r.kind(), r.limit())), model(&input), "{:?}", input);
+        prop_assert_eq!(parsed.ok().map(Request::from), model(&input), "{:?}", input);
+        // The memory-only parser reads exactly the memory half.
+        let memory = SetLimit::parse(input.as_bytes());
+        prop_assert_eq!(
+            memory.ok().map(|r| (r.kind(), r.limit())),
+            memory_model(&input),
+            "{:?}",
+            input
+        );
+    }
+
+    #[test]
+    fn every_valid_pids_count_parses_to_its_value(
+        n in prop_oneof![0..=PidsMax::MAX_COUNT, 0..=64u32],
+        zeros in 0..3usize,
+        space in prop::sample::select(vec![" ", "\t", "  \n "]),
+        trailer in prop::sample::select(vec!["", "\n", " \r\n"]),
+    ) {
+        let text = format!("pids{space}{}{n}{trailer}", "0".repeat(zeros));
+        prop_assert_eq!(
+            MemquotaWrite::parse(text.as_bytes()),
+            Ok(MemquotaWrite::PidsMax(PidsMax::new(n).unwrap()))
+        );
+    }
+
+    #[test]
+    fn pids_counts_above_the_most_are_too_large(
+        n in (u128::from(PidsMax::MAX_COUNT) + 1)..=u128::MAX,
+    ) {
+        let token = n.to_string();
+        prop_assert_eq!(PidsMax::parse(token.as_bytes()), Err(PidsError::TooLarge));
+        let message = MemquotaWrite::parse(format!("pids {token}").as_bytes())
+            .unwrap_err()
+            .to_string();
+        let named = format!("`{}", &token[..token.len().min(32)]);
+        prop_assert!(message.contains(&named), "{}", message);
+    }
+
+    #[test]
+    fn requests_of_either_kind_display_as_text_that_parses_back(
+        request in prop_oneof![
+            (any::<bool>(), prop::option::of(0..=MAX_BYTES)).prop_map(|(high, bytes)| {
+                let kind = if high { LimitKind::High } else { LimitKind::Max };
+                let limit = bytes.map_or(Limit::Unlimited, Limit::Bytes);
+                MemquotaWrite::Limit(SetLimit::new(kind, limit).unwrap())
+            }),
+            prop::option::of(0..=PidsMax::MAX_COUNT).prop_map(|n| {
+                MemquotaWrite::PidsMax(PidsMax::from_count(n).unwrap())
+            }),
+        ],
+    ) {
+        prop_assert_eq!(MemquotaWrite::parse(request.to_string().as_bytes()), Ok(request));
     }
 
     #[test]
