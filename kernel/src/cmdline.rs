@@ -8,12 +8,21 @@ use spin::Once;
 use crate::kprintln;
 
 static RAW: Once<&'static str> = Once::new();
+static PARAMS: Once<Params> = Once::new();
 
 /// Parses `bootargs` against RAM of `ram_bytes`; bad values are reported
 /// on the console and their defaults kept.
 pub fn parse(bootargs: &'static str, ram_bytes: usize) -> Params {
     RAW.call_once(|| bootargs);
-    kcore::cmdline::parse(bootargs, ram_bytes, |warning| kprintln!("{warning}"))
+    let params = kcore::cmdline::parse(bootargs, ram_bytes, |warning| kprintln!("{warning}"));
+    *PARAMS.call_once(|| params)
+}
+
+/// The default process limit of a session (`pids_max=`).
+pub fn pids_max() -> Option<u32> {
+    PARAMS
+        .get()
+        .map_or(Some(kcore::cmdline::DEFAULT_PIDS_MAX), |p| p.pids_max)
 }
 
 /// The boot arguments as given.

@@ -131,6 +131,7 @@ pub fn init(params: HeapParams, ram: &Range<usize>) -> Result<Range<usize>, Heap
         Limit::Unlimited => Limit::Unlimited,
     };
     let _ = ACCOUNTS.set_max(users.id(), sessions);
+    OPERATOR_RESERVE.store(params.operator_reserve, core::sync::atomic::Ordering::Relaxed);
     ACCOUNTS.set_fault_policy(params.failslab);
     if params.failslab != quota::FaultPolicy::Off {
         let _ = ACCOUNTS.set_fault_target(users.id(), true);
@@ -144,6 +145,13 @@ pub fn init(params: HeapParams, ram: &Range<usize>) -> Result<Range<usize>, Heap
     OPERATOR.call_once(|| operator);
     Ok(region)
 }
+
+/// Bytes above the floor kept for the operator (boot parameter).
+pub fn operator_reserve() -> usize {
+    OPERATOR_RESERVE.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+static OPERATOR_RESERVE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// The account of the console operator's cleanup commands.
 pub fn operator_account() -> &'static Account<'static> {

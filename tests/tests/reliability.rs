@@ -147,3 +147,33 @@ fn files_of_ended_sessions_can_be_listed_and_removed() {
         &["KernelBytes", "AccountsLive", "AccountsOrphaned"],
     );
 }
+
+#[test]
+fn a_session_has_a_process_limit_set_like_the_memory_limits() {
+    let mut g = Guest::boot("pids_max=50");
+    let info = g.run("cat /proc/meminfo");
+    assert_eq!(system_tests::field(&info, "PidsMax"), 50);
+    assert!(system_tests::field(&info, "TmpSize") > 0, "{info}");
+    assert!(system_tests::field(&info, "OperatorReserve") > 0, "{info}");
+    let quota = g.run("cat /proc/1/memquota");
+    assert_eq!(system_tests::field(&quota, "pids.max"), 50);
+    // The shell and `cat` itself.
+    assert_eq!(system_tests::field(&quota, "pids.current"), 2);
+    // Bad input is refused and changes nothing.
+    for bad in ["pids session 4M", "pids session -1", "pids session"] {
+        let out = g.run(&format!("memquota {bad}"));
+        assert!(!out.is_empty(), "memquota {bad} was silent");
+    }
+    assert!(g.run("echo pids 4M > /proc/1/memquota").contains("4M"));
+    assert_eq!(
+        system_tests::field(&g.run("cat /proc/1/memquota"), "pids.max"),
+        50
+    );
+    assert_eq!(g.run("memquota pids session 3"), "");
+    let out = g.run("sleep 600 & sleep 600 & sleep 600 &");
+    assert!(out.contains("pids.max 3"), "{out}");
+    // `echo` cannot start now; `memquota`, an operator's command, can.
+    assert!(g.run("echo pids max > /proc/1/memquota").contains("pids.max 3"));
+    assert_eq!(g.run("memquota pids session max"), "");
+    assert!(!g.run("sleep 600 &").contains("cannot start"));
+}

@@ -35,7 +35,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
-use procfs::{DirEntry, PidFile, ProcPath, SetLimit};
+use procfs::{DirEntry, MemquotaWrite, PidFile, ProcPath};
 
 use crate::heap;
 use crate::proc::{Pid, Process};
@@ -132,7 +132,7 @@ pub fn write(caller: &Process, path: &str, bytes: &[u8]) -> Result<(), FsError> 
         Node::Root | Node::Dev | Node::Tmp => Err(FsError::IsDirectory),
         Node::TmpFile(name) => tmp::append(caller, name, bytes),
         Node::Proc(ProcPath::PidFile(r, PidFile::Memquota)) => {
-            let request = SetLimit::parse(bytes).map_err(FsError::Invalid)?;
+            let request = MemquotaWrite::parse(bytes).map_err(FsError::Invalid)?;
             let target = proc::target_process(caller, r)?;
             set_limit(caller, &target, request)
         }

@@ -12,7 +12,7 @@ use core::fmt::{self, Write};
 
 use procfs::{
     AccountRow, AccountTableView, Caller, CmdlineView, LimitKind, MeminfoView, MemquotaView,
-    PidFile, ProcPath, SetLimit, StatusView, Target,
+    MemquotaWrite, PidFile, ProcPath, StatusView, Target,
 };
 use quota::AccountFlags;
 
@@ -37,6 +37,7 @@ fn target_of(p: &Process) -> Target {
         sid: p.session.sid,
         session_account: p.is_leader(),
         session_max,
+        session_pids_max: p.session.pids_max(),
     }
 }
 
@@ -57,7 +58,21 @@ pub(super) fn render(
 ) -> Result<fmt::Result, FsError> {
     Ok(match path {
         ProcPath::Root | ProcPath::PidDir(_) => return Err(FsError::IsDirectory),
-        ProcPath::Meminfo => write!(out, "{}", MeminfoView(heap::snapshot())),
+        ProcPath::Meminfo => {
+            let tmp = super::tmp_usage();
+            let view = MeminfoView {
+                heap: heap::snapshot(),
+                tmp: procfs::TmpUsage {
+                    size: quota::Limit::Bytes(tmp.size),
+                    used: tmp.used,
+                },
+                operator_reserve: heap::operator_reserve(),
+                pids_max: procfs::PidsMax::from_count(crate::cmdline::pids_max())
+                    .unwrap_or(procfs::PidsMax::UNLIMITED),
+                faults: ACCOUNTS.fault_policy(),
+            };
+            write!(out, "{view}")
+        }
         ProcPath::Cmdline => write!(out, "{}", CmdlineView(crate::cmdline::raw())),
         ProcPath::Memquota => render_table(caller, out),
         ProcPath::PidFile(r, PidFile::Status) => {
@@ -93,7 +108,8 @@ pub(super) fn render(
                     pid: p.pid,
                     sid: p.session.sid,
                     process,
-                    session
+                    session,
+                    pids: p.session.pids(),
                 }
             )
         }
@@ -152,7 +168,11 @@ pub fn render_table(reader: &Process, out: &mut impl Write) -> fmt::Result {
 ///
 /// # Errors
 /// [`FsError::Permission`] if the rules forbid it.
-pub fn set_limit(caller: &Process, target: &Process, request: SetLimit) -> Result<(), FsError> {
+pub fn set_limit(
+    caller: &Process,
+    target: &Process,
+    request: impl Into<MemquotaWrite>,
+) -> Result<(), FsError> {
     // The check reads the session's max and the write may change it: one
     // step under one lock, so a check made before another writer lowered
     // the session's max can never apply after it (a non-root "set 4M"
@@ -162,9 +182,15 @@ pub fn set_limit(caller: &Process, target: &Process, request: SetLimit) -> Resul
         .map_err(FsError::Permission)?
         .request();
     let id = target.account_id();
-    let result = match ok.kind() {
-        LimitKind::Max => ACCOUNTS.set_max(id, ok.limit()),
-        LimitKind::High => ACCOUNTS.set_high(id, ok.limit()),
+    let result = match ok {
+        MemquotaWrite::Limit(limit) => match limit.kind() {
+            LimitKind::Max => ACCOUNTS.set_max(id, limit.limit()),
+            LimitKind::High => ACCOUNTS.set_high(id, limit.limit()),
+        },
+        MemquotaWrite::PidsMax(max) => {
+            target.session.set_pids_max(max);
+            Ok(())
+        }
     };
     result.map_err(|_| FsError::NotFound)
 }

@@ -276,10 +276,11 @@ fn child(me: &alloc::sync::Arc<crate::proc::Process>, operator: bool) -> Spawn {
 
 fn pids(me: &alloc::sync::Arc<crate::proc::Process>) -> Result<(), String> {
     let session = &me.session;
-    session.set_pids_max(Some(2));
+    let two = procfs::PidsMax::new(2).ok_or("2 is a count")?;
+    session.set_pids_max(two);
     ensure!(
-        session.pids_max() == Some(2),
-        "pids.max {:?}",
+        session.pids_max() == two,
+        "pids.max {}",
         session.pids_max()
     );
     ensure!(
@@ -295,7 +296,7 @@ fn pids(me: &alloc::sync::Arc<crate::proc::Process>) -> Result<(), String> {
     );
     let refused = proc::spawn(child(me, false), sleeper(60)).map(|p| p.pid);
     ensure!(
-        refused == Err(proc::ProcError::PidsMax { max: 2 }),
+        refused == Err(proc::ProcError::PidsMax { max: two }),
         "a third process: {refused:?}"
     );
     // Not root: asking for the operator's reserve changes nothing.
@@ -311,7 +312,7 @@ fn pids(me: &alloc::sync::Arc<crate::proc::Process>) -> Result<(), String> {
         "after the child: {}",
         session.pids_current()
     );
-    session.set_pids_max(None);
+    session.set_pids_max(procfs::PidsMax::UNLIMITED);
     Ok(())
 }
 

@@ -18,7 +18,7 @@ pub enum ProcError {
     /// The session has as many processes as its `pids.max`.
     PidsMax {
         /// The limit.
-        max: u32,
+        max: procfs::PidsMax,
     },
 }
 

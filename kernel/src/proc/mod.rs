@@ -28,6 +28,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
+use procfs::PidsMax;
 use quota::{Account, AccountId, AccountSnapshot};
 use spin::Once;
 
@@ -64,15 +65,23 @@ impl Session {
         self.pids.load(Relaxed)
     }
 
-    /// Its process limit (`pids.max`), `None` for none.
-    pub fn pids_max(&self) -> Option<u32> {
-        Some(self.pids_max.load(Relaxed)).filter(|m| *m != u32::MAX)
+    /// Its process limit (`pids.max`).
+    pub fn pids_max(&self) -> PidsMax {
+        PidsMax::from_raw(self.pids_max.load(Relaxed)).unwrap_or(PidsMax::UNLIMITED)
     }
 
     /// Sets its process limit. Processes already running are not touched;
     /// new ones are refused while `pids.current` is at or above it.
-    pub fn set_pids_max(&self, max: Option<u32>) {
-        self.pids_max.store(max.unwrap_or(u32::MAX), Relaxed);
+    pub fn set_pids_max(&self, max: PidsMax) {
+        self.pids_max.store(max.to_raw(), Relaxed);
+    }
+
+    /// `pids.current` and `pids.max`, for `/proc/<pid>/memquota`.
+    pub fn pids(&self) -> procfs::PidsUsage {
+        procfs::PidsUsage {
+            current: self.pids_current(),
+            max: self.pids_max(),
+        }
     }
 
     /// Whether its leader has exited (its files may outlive it).
@@ -83,10 +92,11 @@ impl Session {
     /// Counts a new process against `pids.max` (an operator's command is
     /// counted but never refused).
     fn take_pid(&self, operator: bool) -> Result<(), ProcError> {
-        let max = self.pids_max.load(Relaxed);
+        let max = self.pids_max();
         self.pids
             .fetch_update(Relaxed, Relaxed, |n| {
-                (operator || n < max).then(|| n.saturating_add(1))
+                let next = n.saturating_add(1);
+                (operator || max.admits(next)).then_some(next)
             })
             .map(drop)
             .map_err(|_| ProcError::PidsMax { max })
@@ -178,6 +188,7 @@ impl Process {
             sid: other.session.sid,
             session_account: other.is_leader(),
             session_max: quota::Limit::Unlimited,
+            session_pids_max: PidsMax::UNLIMITED,
         };
         procfs::check_read(caller, target).is_ok()
     }

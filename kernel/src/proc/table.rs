@@ -105,7 +105,11 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
                 root: spec.root_session,
                 account,
                 pids: AtomicU32::new(1),
-                pids_max: AtomicU32::new(spec.pids_max.unwrap_or(u32::MAX)),
+                pids_max: AtomicU32::new(
+                    procfs::PidsMax::from_count(spec.pids_max)
+                        .unwrap_or(procfs::PidsMax::UNLIMITED)
+                        .to_raw(),
+                ),
                 ended: AtomicBool::new(false),
             })
         });

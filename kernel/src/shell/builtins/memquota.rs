@@ -1,6 +1,6 @@
 //! `memquota`: the account table, one process's quota, or setting limits.
 
-use procfs::{LimitKind, SetLimit};
+use procfs::{LimitKind, MemquotaWrite, SetLimit};
 
 use crate::fs::{self, Buffer};
 use crate::proc;
@@ -43,19 +43,39 @@ pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
                 }
             }
         }
-        [verb @ ("set" | "high"), who, size] => {
-            let kind = if *verb == "set" {
-                LimitKind::Max
-            } else {
-                LimitKind::High
+        [verb @ ("set" | "high" | "pids"), who, value] => {
+            let request = match *verb {
+                "pids" => procfs::PidsMax::parse(value.as_bytes())
+                    .map(MemquotaWrite::PidsMax)
+                    .map_err(|e| alloc::format!("{value}: {e}")),
+                verb => {
+                    let kind = if verb == "set" {
+                        LimitKind::Max
+                    } else {
+                        LimitKind::High
+                    };
+                    procfs::parse_size(value.as_bytes())
+                        .map_err(|e| alloc::format!("{value}: {e}"))
+                        .and_then(|limit| {
+                            SetLimit::new(kind, limit)
+                                .map(MemquotaWrite::Limit)
+                                .ok_or_else(|| alloc::format!("{value}: too large"))
+                        })
+                }
             };
-            Ok(set(ctx, kind, who, size))
+            match request {
+                Ok(request) => Ok(set(ctx, who, request)),
+                Err(e) => {
+                    ctx.error(format_args!("{e}"));
+                    Ok(1)
+                }
+            }
         }
         _ => Ok(super::usage(ctx)),
     }
 }
 
-fn set(ctx: &Ctx<'_>, kind: LimitKind, who: &str, size: &str) -> i32 {
+fn set(ctx: &Ctx<'_>, who: &str, request: MemquotaWrite) -> i32 {
     let pid = if who == "session" {
         ctx.process.session.sid
     } else if let Ok(pid) = who.parse::<u32>() {
@@ -63,17 +83,6 @@ fn set(ctx: &Ctx<'_>, kind: LimitKind, who: &str, size: &str) -> i32 {
     } else {
         ctx.error(format_args!("'{who}' is neither a pid nor 'session'"));
         return super::usage(ctx);
-    };
-    let limit = match procfs::parse_size(size.as_bytes()) {
-        Ok(limit) => limit,
-        Err(e) => {
-            ctx.error(format_args!("{size}: {e}"));
-            return 1;
-        }
-    };
-    let Some(request) = SetLimit::new(kind, limit) else {
-        ctx.error(format_args!("{size}: too large"));
-        return 1;
     };
     let Some(target) = proc::find(pid) else {
         ctx.error(format_args!("{pid}: no such process"));

@@ -89,8 +89,8 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "memquota",
-        usage: "memquota [PID | set PID|session SIZE | high PID|session SIZE]",
-        help: "show the account table or one process's quota; set max or high",
+        usage: "memquota [PID | set|high PID|session SIZE | pids PID|session N]",
+        help: "show the account table or one process's quota; set max, high or pids.max",
         run: Some(memquota::memquota),
         operator: true,
     },
