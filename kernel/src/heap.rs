@@ -131,7 +131,10 @@ pub fn init(params: HeapParams, ram: &Range<usize>) -> Result<Range<usize>, Heap
         Limit::Unlimited => Limit::Unlimited,
     };
     let _ = ACCOUNTS.set_max(users.id(), sessions);
-    OPERATOR_RESERVE.store(params.operator_reserve, core::sync::atomic::Ordering::Relaxed);
+    OPERATOR_RESERVE.store(
+        params.operator_reserve,
+        core::sync::atomic::Ordering::Relaxed,
+    );
     ACCOUNTS.set_fault_policy(params.failslab);
     if params.failslab != quota::FaultPolicy::Off {
         let _ = ACCOUNTS.set_fault_target(users.id(), true);

@@ -173,7 +173,10 @@ fn a_session_has_a_process_limit_set_like_the_memory_limits() {
     let out = g.run("sleep 600 & sleep 600 & sleep 600 &");
     assert!(out.contains("pids.max 3"), "{out}");
     // `echo` cannot start now; `memquota`, an operator's command, can.
-    assert!(g.run("echo pids max > /proc/1/memquota").contains("pids.max 3"));
+    assert!(
+        g.run("echo pids max > /proc/1/memquota")
+            .contains("pids.max 3")
+    );
     assert_eq!(g.run("memquota pids session max"), "");
     assert!(!g.run("sleep 600 &").contains("cannot start"));
 }

@@ -278,11 +278,7 @@ fn pids(me: &alloc::sync::Arc<crate::proc::Process>) -> Result<(), String> {
     let session = &me.session;
     let two = procfs::PidsMax::new(2).ok_or("2 is a count")?;
     session.set_pids_max(two);
-    ensure!(
-        session.pids_max() == two,
-        "pids.max {}",
-        session.pids_max()
-    );
+    ensure!(session.pids_max() == two, "pids.max {}", session.pids_max());
     ensure!(
         session.pids_current() == 1,
         "the leader alone: {}",
