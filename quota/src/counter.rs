@@ -1,16 +1,36 @@
 //! One level of the account tree, and the charge protocol across levels.
 //!
-//! A [`Counter`] holds one account's byte counter, limits, peak and events.
+//! A [`Counter`] holds one account's usage word, limits, peak and events.
 //! [`charge_path`] charges a path of counters leaf→root, each level with an
-//! atomic compare-and-swap that checks the limit against the exact value it
+//! atomic compare-and-swap that checks the limits against the exact value it
 //! replaces, and rolls back the levels already charged when a level refuses.
 //!
-//! Guarantees (checked by the `loom` model at the end of this file and by
-//! the property test against a sequential model in `tests/model.rs`):
-//! - No level's `current` is ever observed above its `max` except through a
-//!   forced charge, which is bounded by `max + overdraft` (and counted in
-//!   `events.forced` when it commits; a forced level that is then rolled
-//!   back was over `max` only for that instant).
+//! # Guarantees
+//! Checked by the `loom` models at the end of this file and of `table.rs`,
+//! and by the property test against a sequential model in `tests/model.rs`.
+//! - **A limit change takes effect at one point, before its setter
+//!   returns.** This holds for `max`, `high`, `overdraft` and the cap. Every
+//!   charge that commits at the level after that point was checked against
+//!   the new value: it does not take the level above the new `max` unless it
+//!   is forced (counted in `events.forced`, bounded by `max + overdraft`),
+//!   and if it leaves the level above the new `high` it counts in
+//!   `events.high`. A charge that overlaps the setter's call was checked
+//!   against the old or the new value, and fits the one it was checked
+//!   against.
+//! - Commits are linearizable with respect to `max`: each committed charge
+//!   can be placed at its swap, and each `max` change at one point within
+//!   its call, so that every commit fits the `max` in force where it is
+//!   placed. Classification is exact for charges that do not overlap the
+//!   setter's call; two charges that both overlap it may see different
+//!   values (one forced under the old `max`, another admitted under the new
+//!   one), which no single point explains. The section below says why.
+//! - `max` may be set below `current` (cgroup v2's `memory.max` accepts this
+//!   too): nothing already charged is taken back, and charges are refused
+//!   (or forced) until usage falls.
+//! - No charge takes a level above its `max` except a forced one. A level
+//!   reads above `max` only after its `max` was lowered below `current`,
+//!   through a forced charge, or for an instant while a charge that lost a
+//!   race with a limit change (or was refused further up) rolls back.
 //! - A charge is applied at every level of its path or, after rollback, at
 //!   none: no update is lost or counted twice. An uncharge of more than is
 //!   charged changes nothing, not even for an instant.
@@ -18,14 +38,69 @@
 //!   sequentially, a charge that is rolled back never raises a peak; under
 //!   concurrency a committed charge's value may include another charge's
 //!   bytes that are rolled back an instant later (the peak was real, if
-//!   brief).
+//!   brief). The same value decides whether the charge was forced and
+//!   whether it counts a `high` event.
 //! - All arithmetic is checked: a charge past [`MAX_BYTES`](crate::MAX_BYTES) bytes or
 //!   [`MAX_BLOCKS`](crate::MAX_BLOCKS) blocks is refused, even in an
 //!   unlimited account and even for kernel accounts; nothing wraps.
+//!
+//! # How a limit change takes effect
+//! The usage word (bytes and blocks, see [`crate::usage`]) fills its 64 bits,
+//! and stable Rust has no 128-bit compare-and-swap, so the limits cannot
+//! live in the word the charge swaps. Nor can a setter make a stale charge's
+//! swap fail by touching that word: a charge that read the old `max` and
+//! then stalled may find the word holding exactly the value it read once
+//! more (ABA), and a version counter small enough to share the word would
+//! wrap. So each counter has `limits_seq`, a 64-bit count of limit changes:
+//!
+//! ```text
+//! set limit:  store the limit; limits_seq += 1 (Release);
+//!             current.fetch_add(0) (Release)           <- the change takes effect
+//! charge:     s = limits_seq (Acquire); read the limits;
+//!             CAS current (Acquire on success), admitting against them;
+//!             limits_seq == s ? done : undo the CAS and do the level again
+//! ```
+//!
+//! Why this is enough: the setter's read-modify-write on `current` is the
+//! point at which the change takes effect. A charge whose CAS follows it in
+//! `current`'s modification order reads from its release sequence (every
+//! write to `current` is a read-modify-write), so the setter's increment of
+//! `limits_seq` happens before the charge's second read of it. That read
+//! differs from `s` — and the charge is undone — unless the first read
+//! already saw the increment, in which case it synchronized with the setter
+//! and the limits read after it are the new ones (or newer). Setters of one
+//! field are ordered by that field's modification order (the last store
+//! wins and its setter is the last to take effect).
+//!
+//! So the swap that commits a level is conditional on the limits it
+//! checked; the re-read of `limits_seq` only confirms that they were still
+//! the ones in force. When it does not, the level is undone before anything
+//! depends on it: a level's charge is tentative until the whole path
+//! commits, and this undo is the same rollback as a refusal further up. A
+//! charge never waits for a setter and setters take no lock, so a setter
+//! preempted halfway stalls nobody. The charge path pays two loads of
+//! `limits_seq` per level, on the line that holds the limits, and acquire
+//! ordering on the successful CAS (free on x86-64).
+//!
+//! What is left is the setter's call itself: its store is visible before
+//! its read-modify-write on `current`, so a charge in between may use the
+//! new value or the old one. For admission either is sound (placing a
+//! lowering at the read-modify-write and a raise just before the first
+//! charge that used it), but not for the forced and `high` classification
+//! of two such charges at once. Closing that window needs the limits (or an
+//! unbounded version) in the swapped word, which does not fit, or charges
+//! that wait for setters, which a setter preempted halfway would stall.
+//!
+//! A refusal is decided against limits read during the charge, and may be
+//! caused by another charge's bytes that are rolled back an instant later:
+//! refusals under concurrency are not linearizable, only commits are.
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use crate::sync::{
+    AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use crate::usage::Amount;
 
 /// Deepest account tree a charge walks; deeper accounts cannot be created.
@@ -34,7 +109,7 @@ pub const MAX_DEPTH: usize = 16;
 /// Bytes a non-kernel account may be forced over its limit, by default.
 pub const DEFAULT_OVERDRAFT: usize = 64 * 1024;
 
-/// How a refused charge is handled (rule 6 of `ARCHITECTURE.md`).
+/// How a refused charge is handled (rule 4 of `ARCHITECTURE.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// The caller handles failure: an over-limit charge is refused.
@@ -83,7 +158,7 @@ pub struct Events {
 pub enum LevelRefusal {
     /// The level's own `max` (plus overdraft, for infallible charges).
     Limit,
-    /// The extra cap given for this level (the heap floor, at the root).
+    /// The level's cap (the heap floor, set on the root).
     Cap,
     /// `current + bytes` would pass [`MAX_BYTES`](crate::MAX_BYTES) (or blocks their maximum).
     Overflow,
@@ -96,14 +171,60 @@ pub struct Admitted {
     pub forced: bool,
 }
 
+/// One level's limits, as one charge read them.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    max: usize,
+    high: usize,
+    overdraft: usize,
+    cap: usize,
+}
+
+impl Limits {
+    /// Whether a level may go to `new` bytes: `Ok(forced)` or the refusal.
+    fn admit(self, new: usize, mode: Mode) -> Result<bool, LevelRefusal> {
+        let Limits {
+            max,
+            overdraft,
+            cap,
+            ..
+        } = self;
+        match mode {
+            Mode::Kernel => Ok(false),
+            _ if new <= max && new <= cap => Ok(false),
+            Mode::Infallible
+                if new <= max.saturating_add(overdraft) && new <= cap.saturating_add(overdraft) =>
+            {
+                Ok(true)
+            }
+            _ if new > max => Err(LevelRefusal::Limit),
+            _ => Err(LevelRefusal::Cap),
+        }
+    }
+}
+
+/// What one level's tentative charge produced.
+#[derive(Clone, Copy, Debug)]
+struct Added {
+    /// The bytes the level went to.
+    new: usize,
+    forced: bool,
+    /// `new` is above the `high` the charge was checked against.
+    above_high: bool,
+}
+
 /// One account's counter, limits, peak and events.
 pub(crate) struct Counter {
     /// The packed [`Amount`] charged: bytes and blocks.
     current: CachePadded<AtomicU64>,
-    peak: AtomicUsize,
+    /// Limit changes so far; see the module documentation.
+    limits_seq: AtomicU64,
     max: AtomicUsize,
     high: AtomicUsize,
     overdraft: AtomicUsize,
+    /// A limit for non-kernel charges only: the heap floor, on the root.
+    cap: AtomicUsize,
+    peak: AtomicUsize,
     events: [AtomicU64; Event::COUNT],
 }
 
@@ -111,10 +232,12 @@ macro_rules! counter_new {
     () => {
         Counter {
             current: CachePadded::new(AtomicU64::new(0)),
-            peak: AtomicUsize::new(0),
+            limits_seq: AtomicU64::new(0),
             max: AtomicUsize::new(usize::MAX),
             high: AtomicUsize::new(usize::MAX),
             overdraft: AtomicUsize::new(DEFAULT_OVERDRAFT),
+            cap: AtomicUsize::new(usize::MAX),
+            peak: AtomicUsize::new(0),
             events: [
                 AtomicU64::new(0),
                 AtomicU64::new(0),
@@ -138,13 +261,16 @@ impl Counter {
         counter_new!()
     }
 
-    /// Resets every field to [`Counter::new`]'s values; `current` must be 0.
+    /// Resets every field to [`Counter::new`]'s values; `current` must be 0
+    /// and nothing may charge or set limits concurrently (the table resets
+    /// a slot only while no id can reach it).
     pub(crate) fn reset(&self) {
         debug_assert!(self.is_empty());
         self.peak.store(0, Relaxed);
         self.max.store(usize::MAX, Relaxed);
         self.high.store(usize::MAX, Relaxed);
         self.overdraft.store(DEFAULT_OVERDRAFT, Relaxed);
+        self.cap.store(usize::MAX, Relaxed);
         for e in &self.events {
             e.store(0, Relaxed);
         }
@@ -174,14 +300,42 @@ impl Counter {
     pub(crate) fn overdraft(&self) -> usize {
         self.overdraft.load(Relaxed)
     }
+    pub(crate) fn cap(&self) -> usize {
+        self.cap.load(Relaxed)
+    }
+    /// Sets the hard limit; see the module documentation for when it takes
+    /// effect.
     pub(crate) fn set_max(&self, raw: usize) {
-        self.max.store(raw, Relaxed);
+        self.set_limit(&self.max, raw);
     }
+    /// Sets the soft limit.
     pub(crate) fn set_high(&self, raw: usize) {
-        self.high.store(raw, Relaxed);
+        self.set_limit(&self.high, raw);
     }
+    /// Sets how far an infallible charge may be forced past `max` and the cap.
     pub(crate) fn set_overdraft(&self, bytes: usize) {
-        self.overdraft.store(bytes, Relaxed);
+        self.set_limit(&self.overdraft, bytes);
+    }
+    /// Sets the cap non-kernel charges may bring this level to.
+    pub(crate) fn set_cap(&self, raw: usize) {
+        self.set_limit(&self.cap, raw);
+    }
+
+    /// Stores a limit, then publishes the change in `current`'s modification
+    /// order, where it takes effect (see the module documentation).
+    fn set_limit(&self, field: &AtomicUsize, value: usize) {
+        field.store(value, Relaxed);
+        self.limits_seq.fetch_add(1, Release);
+        self.current.fetch_add(0, Release);
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max: self.max.load(Relaxed),
+            high: self.high.load(Relaxed),
+            overdraft: self.overdraft.load(Relaxed),
+            cap: self.cap.load(Relaxed),
+        }
     }
 
     /// Adds one to an event counter (saturating: a counter never wraps).
@@ -200,47 +354,43 @@ impl Counter {
         }
     }
 
-    /// Tries to add `amount` at this level. `cap` is an extra limit for
-    /// non-kernel charges (the heap floor at the root, `usize::MAX` below).
-    /// Returns whether the charge was forced and the bytes it produced.
-    fn try_add(
-        &self,
-        amount: Amount,
-        mode: Mode,
-        cap: usize,
-    ) -> Result<(bool, usize), LevelRefusal> {
-        let max = self.max.load(Relaxed);
-        let overdraft = self.overdraft.load(Relaxed);
+    /// Tentatively adds `amount` (packed as `word`) at this level, checked
+    /// against the limits in force at the swap that adds it.
+    fn try_add(&self, amount: Amount, word: u64, mode: Mode) -> Result<Added, LevelRefusal> {
         let backoff = Backoff::new();
-        let mut cur = self.current.load(Relaxed);
         loop {
-            let sum = Amount::from_word(cur)
-                .checked_add(amount)
-                .ok_or(LevelRefusal::Overflow)?;
-            let word = sum.to_word().ok_or(LevelRefusal::Overflow)?;
-            let new = sum.bytes;
-            let forced = match mode {
-                Mode::Kernel => false,
-                _ if new <= max && new <= cap => false,
-                Mode::Infallible
-                    if new <= max.saturating_add(overdraft)
-                        && new <= cap.saturating_add(overdraft) =>
+            let seq = self.limits_seq.load(Acquire);
+            let limits = self.limits();
+            let mut cur = self.current.load(Relaxed);
+            let added = loop {
+                let sum = Amount::from_word(cur)
+                    .checked_add(amount)
+                    .ok_or(LevelRefusal::Overflow)?;
+                let next = sum.to_word().ok_or(LevelRefusal::Overflow)?;
+                let forced = limits.admit(sum.bytes, mode)?;
+                match self
+                    .current
+                    .compare_exchange_weak(cur, next, Acquire, Relaxed)
                 {
-                    true
+                    Ok(_) => {
+                        break Added {
+                            new: sum.bytes,
+                            forced,
+                            above_high: sum.bytes > limits.high,
+                        };
+                    }
+                    Err(actual) => {
+                        cur = actual;
+                        backoff.spin();
+                    }
                 }
-                _ if new > max => return Err(LevelRefusal::Limit),
-                _ => return Err(LevelRefusal::Cap),
             };
-            match self
-                .current
-                .compare_exchange_weak(cur, word, Relaxed, Relaxed)
-            {
-                Ok(_) => return Ok((forced, new)),
-                Err(actual) => {
-                    cur = actual;
-                    backoff.spin();
-                }
+            if self.limits_seq.load(Relaxed) == seq {
+                return Ok(added);
             }
+            // A limit changed between reading it and the swap, which may
+            // have come after the change took effect: undo, check again.
+            self.rollback(word);
         }
     }
 
@@ -268,15 +418,15 @@ impl Counter {
         })
     }
 
-    /// Records a committed charge that took this level to `new`.
-    fn commit(&self, new: usize, forced: bool) {
-        if new > self.peak.load(Relaxed) {
-            self.peak.fetch_max(new, Relaxed);
+    /// Records a committed charge at this level.
+    fn commit(&self, added: Added) {
+        if added.new > self.peak.load(Relaxed) {
+            self.peak.fetch_max(added.new, Relaxed);
         }
-        if new > self.high.load(Relaxed) {
+        if added.above_high {
             self.count(Event::High);
         }
-        if forced {
+        if added.forced {
             self.count(Event::Forced);
         }
     }
@@ -292,17 +442,16 @@ pub(crate) struct PathRefusal {
 
 /// Charges `amount` at every level of `path` (leaf first) or at none.
 ///
-/// Each item is a level's counter and its extra cap. On refusal the levels
-/// already charged are rolled back, the refusing level counts an
-/// [`Event::Max`] if its own limit refused, and nothing else changes.
-/// Paths longer than [`MAX_DEPTH`] are refused at the level past it.
+/// On refusal the levels already charged are rolled back, the refusing
+/// level counts an [`Event::Max`] if its own limit refused, and nothing else
+/// changes. Paths longer than [`MAX_DEPTH`] are refused at the level past it.
 pub(crate) fn charge_path<'a, I>(
     path: I,
     amount: Amount,
     mode: Mode,
 ) -> Result<Admitted, PathRefusal>
 where
-    I: Iterator<Item = (&'a Counter, usize)> + Clone,
+    I: Iterator<Item = &'a Counter> + Clone,
 {
     let Some(word) = amount.to_word() else {
         return Err(PathRefusal {
@@ -310,39 +459,44 @@ where
             why: LevelRefusal::Overflow,
         });
     };
+    // What each level reached and, as bit masks by depth, which levels were
+    // forced and left above `high`.
     let mut reached = [0usize; MAX_DEPTH];
-    let mut forced_levels = 0u32;
+    let (mut forced, mut above_high) = (0u32, 0u32);
     let mut depth = 0usize;
-    for (counter, cap) in path.clone() {
+    for counter in path.clone() {
         let attempt = if depth < MAX_DEPTH {
-            counter.try_add(amount, mode, cap)
+            counter.try_add(amount, word, mode)
         } else {
             Err(LevelRefusal::Overflow)
         };
         match attempt {
-            Ok((forced, new)) => {
-                reached[depth] = new;
-                if forced {
-                    forced_levels |= 1 << depth;
-                }
+            Ok(added) => {
+                reached[depth] = added.new;
+                forced |= u32::from(added.forced) << depth;
+                above_high |= u32::from(added.above_high) << depth;
                 depth = depth.wrapping_add(1);
             }
             Err(why) => {
                 if why == LevelRefusal::Limit {
                     counter.count(Event::Max);
                 }
-                for (charged, _) in path.take(depth) {
+                for charged in path.take(depth) {
                     charged.rollback(word);
                 }
                 return Err(PathRefusal { depth, why });
             }
         }
     }
-    for (i, (counter, _)) in path.take(depth).enumerate() {
-        counter.commit(reached[i], forced_levels & (1 << i) != 0);
+    for (i, counter) in path.take(depth).enumerate() {
+        counter.commit(Added {
+            new: reached[i],
+            forced: forced & (1 << i) != 0,
+            above_high: above_high & (1 << i) != 0,
+        });
     }
     Ok(Admitted {
-        forced: forced_levels != 0,
+        forced: forced != 0,
     })
 }
 
@@ -374,8 +528,8 @@ mod tests {
     use super::*;
     use crate::MAX_BYTES;
 
-    fn path<'a>(levels: &'a [&'a Counter]) -> impl Iterator<Item = (&'a Counter, usize)> + Clone {
-        levels.iter().map(|c| (*c, usize::MAX))
+    fn path<'a>(levels: &'a [&'a Counter]) -> impl Iterator<Item = &'a Counter> + Clone {
+        levels.iter().copied()
     }
 
     #[test]
@@ -464,11 +618,12 @@ mod tests {
     #[test]
     fn cap_refuses_non_kernel_only() {
         let c = Counter::new();
-        let p = [(&c, 100usize)];
-        let err = charge_path(p.iter().copied(), Amount::bytes(101), Mode::Fallible).unwrap_err();
+        c.set_cap(100);
+        let p = [&c];
+        let err = charge_path(path(&p), Amount::bytes(101), Mode::Fallible).unwrap_err();
         assert_eq!(err.why, LevelRefusal::Cap);
         assert_eq!(c.events().max, 0, "the cap is not the account's max");
-        assert!(charge_path(p.iter().copied(), Amount::bytes(101), Mode::Kernel).is_ok());
+        assert!(charge_path(path(&p), Amount::bytes(101), Mode::Kernel).is_ok());
     }
 
     #[test]
@@ -483,11 +638,64 @@ mod tests {
         assert_eq!(c.events().high, 2);
         assert_eq!(c.peak(), 180);
     }
+    #[test]
+    fn each_limit_change_applies_to_the_next_charge() {
+        let c = Counter::new();
+        let p = [&c];
+        let charge = |bytes, mode| charge_path(path(&p), Amount::bytes(bytes), mode);
+        charge(40, Mode::Fallible).unwrap();
+        c.set_max(30);
+        assert_eq!(c.current(), 40, "lowering max takes nothing back");
+        c.set_max(50);
+        assert_eq!(
+            charge(20, Mode::Fallible).unwrap_err().why,
+            LevelRefusal::Limit
+        );
+        c.set_overdraft(0);
+        assert_eq!(
+            charge(20, Mode::Infallible).unwrap_err().why,
+            LevelRefusal::Limit
+        );
+        c.set_overdraft(10);
+        assert_eq!(charge(20, Mode::Infallible), Ok(Admitted { forced: true }));
+        c.set_max(usize::MAX);
+        c.set_cap(60);
+        assert_eq!(
+            charge(1, Mode::Fallible).unwrap_err().why,
+            LevelRefusal::Cap
+        );
+        c.set_cap(usize::MAX);
+        c.set_high(60);
+        charge(1, Mode::Fallible).unwrap();
+        assert_eq!(c.current(), 61);
+        assert_eq!(
+            c.events(),
+            Events {
+                max: 2,
+                high: 1,
+                oom_kill: 0,
+                forced: 1
+            }
+        );
+        c.sub(Amount::bytes(61)).unwrap();
+        c.reset();
+        assert_eq!(
+            (c.max(), c.high(), c.cap()),
+            (usize::MAX, usize::MAX, usize::MAX)
+        );
+        assert_eq!(c.overdraft(), DEFAULT_OVERDRAFT);
+    }
 }
 
-/// `loom` model of the charge/rollback protocol: every interleaving of
-/// concurrent charges and uncharges over a two-level tree. Run with
+/// `loom` models of the charge protocol: every interleaving (within the
+/// preemption bound) of concurrent charges, uncharges and limit changes over
+/// a two-level tree. Run with
 /// `RUSTFLAGS="--cfg loom" cargo test -p quota --lib --release loom`.
+///
+/// The limit-change models check the guarantee the way a caller sees it:
+/// the setter reads `current` after the setter returns, and if that read
+/// does not include a concurrent charge, the charge came after the change
+/// and must have been checked against the new limit.
 #[cfg(all(test, loom))]
 mod loom_model {
     use super::*;
@@ -513,12 +721,13 @@ mod loom_model {
             Arc::new(t)
         }
 
-        fn path(&self, leaf: &'static str) -> [(&Counter, usize); 2] {
+        fn path(&self, leaf: &'static str) -> [&Counter; 2] {
             let leaf = if leaf == "a" { &self.a } else { &self.b };
-            [(leaf, usize::MAX), (&self.parent, usize::MAX)]
+            [leaf, &self.parent]
         }
 
-        /// The invariant every thread checks at every step it takes.
+        /// The invariant every thread checks at every step it takes, while
+        /// no limit changes.
         fn check_limits(&self) {
             for c in [&self.a, &self.b, &self.parent] {
                 assert!(
@@ -531,29 +740,37 @@ mod loom_model {
         }
     }
 
+    fn try_charge(
+        tree: &Tree,
+        leaf: &'static str,
+        bytes: usize,
+        mode: Mode,
+    ) -> Result<Admitted, PathRefusal> {
+        charge_path(tree.path(leaf).into_iter(), Amount::bytes(bytes), mode)
+    }
+
     fn charge(tree: &Tree, leaf: &'static str, bytes: usize) -> bool {
-        let ok = charge_path(
-            tree.path(leaf).into_iter(),
-            Amount::bytes(bytes),
-            Mode::Fallible,
-        )
-        .is_ok();
+        let ok = try_charge(tree, leaf, bytes, Mode::Fallible).is_ok();
         tree.check_limits();
         ok
     }
 
     fn uncharge(tree: &Tree, leaf: &'static str, bytes: usize) {
-        for (c, _) in tree.path(leaf) {
+        for c in tree.path(leaf) {
             assert!(c.sub(Amount::bytes(bytes)).is_some());
         }
         tree.check_limits();
     }
 
+    fn builder(preemption_bound: usize) -> loom::model::Builder {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(preemption_bound);
+        builder
+    }
+
     #[test]
     fn loom_no_level_exceeds_max_and_no_update_is_lost() {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
-        builder.check(|| {
+        builder(3).check(|| {
             let tree = Tree::new();
             // Three charges of 60 (two threads and this one) compete for a
             // parent that fits two: the one it refuses must roll back its leaf.
@@ -595,9 +812,7 @@ mod loom_model {
 
     #[test]
     fn loom_charges_and_uncharges_interleave_exactly() {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
-        builder.check(|| {
+        builder(3).check(|| {
             let tree = Tree::new();
             assert!(charge(&tree, "b", 100));
             let t1 = {
@@ -614,6 +829,178 @@ mod loom_model {
             assert_eq!(tree.parent.current(), expect);
             assert_eq!(tree.a.current(), expect);
             assert_eq!(tree.b.current(), 0);
+        });
+    }
+
+    /// The counterexample of the issue: `set_max(50)` returns and its caller
+    /// reads `current == 0`; a concurrent charge of 90 must then not commit
+    /// unforced. A fallible charge is refused (and its leaf rolled back); an
+    /// infallible one within the overdraft is forced and counted.
+    #[test]
+    fn loom_a_lowered_max_binds_every_charge_after_it() {
+        for mode in [Mode::Fallible, Mode::Infallible] {
+            builder(3).check(move || {
+                let tree = Tree::new();
+                tree.parent.set_max(usize::MAX);
+                let charger = {
+                    let tree = Arc::clone(&tree);
+                    thread::spawn(move || try_charge(&tree, "b", 90, mode))
+                };
+                tree.parent.set_max(50);
+                let seen = tree.parent.current();
+                let result = charger.join().unwrap();
+                if seen == 0 {
+                    match (mode, result) {
+                        (Mode::Fallible, Err(refusal)) => {
+                            assert_eq!(refusal.depth, 1);
+                            assert_eq!(refusal.why, LevelRefusal::Limit);
+                        }
+                        (Mode::Infallible, Ok(admitted)) => {
+                            assert!(admitted.forced, "90 committed unforced over a max of 50");
+                        }
+                        (_, result) => {
+                            panic!("{mode:?} charge of 90 after set_max(50) gave {result:?}")
+                        }
+                    }
+                }
+                let committed = result.is_ok();
+                let expect = if committed { 90 } else { 0 };
+                assert_eq!(tree.parent.current(), expect, "parent lost an update");
+                assert_eq!(tree.b.current(), expect, "leaf not rolled back");
+                let events = tree.parent.events();
+                let forced = result.is_ok_and(|a| a.forced);
+                assert_eq!(events.forced, u64::from(forced), "forced not counted");
+                assert_eq!(events.max, u64::from(!committed), "refusal not counted");
+            });
+        }
+    }
+
+    /// Two charges of 40 race `set_max(50)` on their parent: those that come
+    /// after it fit 50 together, so unless both came before it (the setter
+    /// then reads 80), at most one commits.
+    #[test]
+    fn loom_a_lowered_max_binds_racing_charges_together() {
+        builder(3).check(|| {
+            let tree = Tree::new();
+            tree.parent.set_max(usize::MAX);
+            let chargers: Vec<_> = ["a", "b"]
+                .into_iter()
+                .map(|leaf| {
+                    let tree = Arc::clone(&tree);
+                    thread::spawn(move || try_charge(&tree, leaf, 40, Mode::Fallible).is_ok())
+                })
+                .collect();
+            tree.parent.set_max(50);
+            let seen = tree.parent.current();
+            let committed: Vec<bool> = chargers.into_iter().map(|t| t.join().unwrap()).collect();
+            let bytes = 40 * committed.iter().filter(|c| **c).count();
+            assert_eq!(tree.parent.current(), bytes, "parent lost an update");
+            assert_eq!(
+                tree.a.current() + tree.b.current(),
+                bytes,
+                "leaf not rolled back"
+            );
+            if seen < 80 {
+                assert!(
+                    bytes <= 50,
+                    "{bytes} committed over a max of 50 set before one of them"
+                );
+            }
+        });
+    }
+
+    /// `set_high(50)` returns and its caller reads `current == 0`: the
+    /// concurrent charge of 90 came after it and must count a `high` event.
+    #[test]
+    fn loom_a_lowered_high_counts_every_charge_after_it() {
+        builder(3).check(|| {
+            let tree = Tree::new();
+            let charger = {
+                let tree = Arc::clone(&tree);
+                thread::spawn(move || charge(&tree, "b", 90))
+            };
+            tree.parent.set_high(50);
+            let seen = tree.parent.current();
+            assert!(charger.join().unwrap(), "nothing refuses 90");
+            let high = tree.parent.events().high;
+            if seen == 0 {
+                assert_eq!(
+                    high, 1,
+                    "a charge to 90 after set_high(50) counted no event"
+                );
+            }
+            assert!(high <= 1);
+            assert_eq!(tree.b.events().high, 0, "the leaf's high is unlimited");
+        });
+    }
+
+    /// Two charges of 30 race `set_high(50)` on their parent. Unless both
+    /// came before it (the setter then reads 60), the last charge to take
+    /// the parent to 60 came after it and counts a `high` event. (A charge
+    /// that loses a race with the change rolls back and charges again, so
+    /// the other may also have reached 60 on its bytes for an instant and
+    /// counted: the same caveat as for `peak`.)
+    #[test]
+    fn loom_a_lowered_high_counts_racing_charges() {
+        builder(2).check(|| {
+            let tree = Tree::new();
+            let chargers: Vec<_> = ["a", "b"]
+                .into_iter()
+                .map(|leaf| {
+                    let tree = Arc::clone(&tree);
+                    thread::spawn(move || charge(&tree, leaf, 30))
+                })
+                .collect();
+            tree.parent.set_high(50);
+            let seen = tree.parent.current();
+            for charger in chargers {
+                assert!(charger.join().unwrap(), "nothing refuses 30");
+            }
+            if seen < 60 {
+                let high = tree.parent.events().high;
+                assert!(
+                    high >= 1,
+                    "the charge to 60 after set_high(50) counted no event"
+                );
+            }
+        });
+    }
+
+    /// The heap floor is a cap on the root for non-kernel charges. Lowering
+    /// it binds every later user charge (refused as `Cap`, leaf rolled
+    /// back, no `max` event), while a kernel charge passes it.
+    #[test]
+    fn loom_the_heap_floor_cap_binds_user_charges_not_kernel_ones() {
+        builder(3).check(|| {
+            let tree = Tree::new();
+            tree.parent.set_max(usize::MAX);
+            let user = {
+                let tree = Arc::clone(&tree);
+                thread::spawn(move || try_charge(&tree, "b", 60, Mode::Fallible))
+            };
+            tree.parent.set_cap(50);
+            let seen = tree.parent.current();
+            let kernel = try_charge(&tree, "a", 60, Mode::Kernel);
+            let user = user.join().unwrap();
+            assert_eq!(
+                kernel,
+                Ok(Admitted { forced: false }),
+                "the cap refused the kernel"
+            );
+            if seen == 0 {
+                assert_eq!(
+                    user,
+                    Err(PathRefusal {
+                        depth: 1,
+                        why: LevelRefusal::Cap
+                    }),
+                    "a user charge passed a cap set before it"
+                );
+            }
+            let user_bytes = if user.is_ok() { 60 } else { 0 };
+            assert_eq!(tree.b.current(), user_bytes, "leaf not rolled back");
+            assert_eq!(tree.parent.current(), 60 + user_bytes);
+            assert_eq!(tree.parent.events().max, 0, "the cap is not the max");
         });
     }
 }

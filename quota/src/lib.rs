@@ -37,13 +37,10 @@ mod sync;
 
 #[cfg(not(loom))]
 mod context;
-#[cfg(not(loom))]
 mod fault;
 mod id;
 mod limit;
-#[cfg(not(loom))]
 mod snapshot;
-#[cfg(not(loom))]
 mod table;
 #[cfg(not(loom))]
 mod tracking;
@@ -54,13 +51,10 @@ pub use context::ThreadLocal;
 #[cfg(not(loom))]
 pub use context::{Context, Scope, ScopeCell, charge_to, fallible};
 pub use counter::{DEFAULT_OVERDRAFT, Event, Events, MAX_DEPTH, Mode};
-#[cfg(not(loom))]
 pub use fault::FaultPolicy;
 pub use id::AccountId;
 pub use limit::Limit;
-#[cfg(not(loom))]
 pub use snapshot::{AccountSnapshot, EmergencySnapshot, HeapSnapshot, TableStats};
-#[cfg(not(loom))]
 pub use table::{
     Account, AccountFlags, AccountTable, Charged, CreateError, NewAccount, Refusal, RefusalReason,
     Slot, StaleAccount,

@@ -15,6 +15,17 @@
 //! then its id stays valid, so a late `dealloc` of memory charged to a dead
 //! process still credits the right account.
 //!
+//! # Pins
+//! Operations that take an id but no handle (the limit setters,
+//! [`AccountTable::set_fault_target`], [`AccountTable::record_oom_kill`],
+//! [`AccountTable::snapshot`]) pin the slot for their duration: a pin count
+//! in the slot's state word, taken by the same compare-and-swap that checks
+//! the id's generation. A pinned slot is not released (the last unpin
+//! releases it if it became releasable meanwhile), so such an operation
+//! either acts on the account its id names or returns
+//! [`StaleAccount`]; it never reaches the account that reuses the slot. A
+//! pin is two swaps on the state word and never waits for anything.
+//!
 //! # Contract
 //! An id given to [`AccountTable::charge`] must name an account whose
 //! handle stays alive for the call (the caller's own process account, or one
@@ -26,12 +37,12 @@
 //! has not been uncharged yet, as allocation headers guarantee.
 
 use core::fmt;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
 use bitflags::bitflags;
 
 use crate::counter::{Counter, Event, LevelRefusal, MAX_DEPTH, Mode, charge_path};
 use crate::fault::{FaultInjector, FaultPolicy};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 use crate::{AccountId, AccountSnapshot, Amount, Limit, TableStats};
 
 use Ordering::{Acquire, Relaxed, Release, SeqCst};
@@ -57,15 +68,23 @@ const LIVE: u32 = 2;
 const ORPHAN: u32 = 3;
 const RELEASING: u32 = 4;
 
+/// A slot's state word: generation (bits 16–31), pins (bits 8–15), life
+/// (bits 0–7).
 const fn state(generation: u16, life: u32) -> u32 {
     ((generation as u32) << 16) | life
 }
 const fn life(state: u32) -> u32 {
-    state & 0xff
+    state & LIFE_MASK
 }
 const fn generation(state: u32) -> u16 {
     (state >> 16) as u16
 }
+const fn pins(state: u32) -> u32 {
+    (state & PINS_MASK) >> 8
+}
+const LIFE_MASK: u32 = 0xff;
+const PIN: u32 = 1 << 8;
+const PINS_MASK: u32 = 0xff << 8;
 
 /// One account's storage. Create arrays of them with `Slot::new` in a
 /// `static` and hand them to [`AccountTable::new`].
@@ -79,11 +98,9 @@ pub struct Slot {
     tag: AtomicU64,
 }
 
-impl Slot {
-    /// An empty slot.
-    #[must_use]
-    pub const fn new() -> Self {
-        Self {
+macro_rules! slot_new {
+    () => {
+        Slot {
             counter: Counter::new(),
             state: AtomicU32::new(state(0, FREE)),
             parent: AtomicU32::new(0),
@@ -92,6 +109,22 @@ impl Slot {
             depth: AtomicU32::new(0),
             tag: AtomicU64::new(0),
         }
+    };
+}
+
+impl Slot {
+    /// An empty slot.
+    #[cfg(not(loom))]
+    #[must_use]
+    pub const fn new() -> Self {
+        slot_new!()
+    }
+
+    /// An empty slot.
+    #[cfg(loom)]
+    #[must_use]
+    pub fn new() -> Self {
+        slot_new!()
     }
 }
 
@@ -175,8 +208,6 @@ impl fmt::Display for RefusalReason {
 /// The accounts of one heap. See the module documentation.
 pub struct AccountTable<'s> {
     slots: &'s [Slot],
-    /// Cap on the root for non-kernel charges: the heap minus its floor.
-    heap_budget: AtomicUsize,
     faults: FaultInjector,
     misattributed: AtomicU64,
     accounting_errors: AtomicU64,
@@ -217,29 +248,62 @@ impl fmt::Debug for Account<'_> {
     }
 }
 
-/// Leaf→root walk of the counters above an account, with the heap floor
-/// applied at the root for non-kernel charges.
+/// Leaf→root walk of the counters above an account. (The heap floor is the
+/// root counter's cap, which binds non-kernel charges only.)
 #[derive(Clone)]
 struct Path<'a> {
     table: &'a AccountTable<'a>,
     next: Option<usize>,
-    kernel: bool,
 }
 
 impl<'a> Iterator for Path<'a> {
-    type Item = (&'a Counter, usize);
+    type Item = &'a Counter;
 
     fn next(&mut self) -> Option<Self::Item> {
         let index = self.next?;
         let slot = &self.table.slots[index];
         self.next = (index != 0).then(|| AccountTable::parent_index(slot));
-        let cap = if index == 0 && !self.kernel {
-            self.table.heap_budget.load(Relaxed)
-        } else {
-            usize::MAX
-        };
-        Some((&slot.counter, cap))
+        Some(&slot.counter)
     }
+}
+
+/// A pinned slot (see the module documentation): released, if it became
+/// releasable meanwhile, when the pin is dropped.
+struct Pinned<'a, 's> {
+    table: &'a AccountTable<'s>,
+    index: usize,
+}
+
+impl Pinned<'_, '_> {
+    fn slot(&self) -> &Slot {
+        &self.table.slots[self.index]
+    }
+}
+
+impl Drop for Pinned<'_, '_> {
+    fn drop(&mut self) {
+        if self.index == 0 {
+            return;
+        }
+        // `pins` is at least one (ours), so this cannot borrow from `life`.
+        let prev = self.slot().state.fetch_sub(PIN, Release);
+        if life(prev) == ORPHAN && pins(prev) == 1 {
+            self.table.try_release(self.index);
+        }
+    }
+}
+
+macro_rules! table_new {
+    ($slots:expr) => {
+        AccountTable {
+            slots: $slots,
+            faults: FaultInjector::new(),
+            misattributed: AtomicU64::new(0),
+            accounting_errors: AtomicU64::new(0),
+            floor_refusals: AtomicU64::new(0),
+            next_free: AtomicUsize::new(0),
+        }
+    };
 }
 
 impl<'s> AccountTable<'s> {
@@ -248,21 +312,29 @@ impl<'s> AccountTable<'s> {
     ///
     /// # Panics
     /// If `slots` is empty or longer than 65,536 (ids hold a 16-bit index).
+    #[cfg(not(loom))]
     #[must_use]
     pub const fn new(slots: &'s [Slot]) -> Self {
         assert!(
             !slots.is_empty() && slots.len() <= 1 << 16,
             "1 to 65536 slots"
         );
-        Self {
-            slots,
-            heap_budget: AtomicUsize::new(usize::MAX),
-            faults: FaultInjector::new(),
-            misattributed: AtomicU64::new(0),
-            accounting_errors: AtomicU64::new(0),
-            floor_refusals: AtomicU64::new(0),
-            next_free: AtomicUsize::new(0),
-        }
+        table_new!(slots)
+    }
+
+    /// A table over `slots` (the `loom` build: loom's atomics are not
+    /// `const`).
+    ///
+    /// # Panics
+    /// If `slots` is empty or longer than 65,536 (ids hold a 16-bit index).
+    #[cfg(loom)]
+    #[must_use]
+    pub fn new(slots: &'s [Slot]) -> Self {
+        assert!(
+            !slots.is_empty() && slots.len() <= 1 << 16,
+            "1 to 65536 slots"
+        );
+        table_new!(slots)
     }
 
     /// Number of slots, the root's included.
@@ -364,6 +436,44 @@ impl<'s> AccountTable<'s> {
         (alive && generation(s) == id.generation()).then_some(slot)
     }
 
+    /// Pins the slot `id` names if it is live (or, with `orphans`,
+    /// orphaned), so it cannot be released and reused until the pin drops.
+    fn pin(&self, id: AccountId, orphans: bool) -> Result<Pinned<'_, 's>, StaleAccount> {
+        let stale = StaleAccount(id);
+        let slot = self.slots.get(id.index()).ok_or(stale)?;
+        // Made only once the pin is taken: dropping it unpins.
+        let pinned = || Pinned {
+            table: self,
+            index: id.index(),
+        };
+        if id.index() == 0 {
+            // The root is never released: nothing to pin.
+            return (id.generation() == 0).then(pinned).ok_or(stale);
+        }
+        let mut s = slot.state.load(Relaxed);
+        loop {
+            let alive = life(s) == LIVE || (orphans && life(s) == ORPHAN);
+            if !alive || generation(s) != id.generation() {
+                return Err(stale);
+            }
+            if pins(s) == PINS_MASK >> 8 {
+                // 255 pins at once: wait for one to go.
+                crate::sync::spin_loop();
+                s = slot.state.load(Relaxed);
+                continue;
+            }
+            // Acquire: the creator's writes before it published `LIVE` (the
+            // counter's reset) come before what is done through the pin.
+            match slot
+                .state
+                .compare_exchange_weak(s, s.wrapping_add(PIN), Acquire, Relaxed)
+            {
+                Ok(_) => return Ok(pinned()),
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
     fn flags_of(&self, index: usize) -> AccountFlags {
         let bits = self.slots[index].flags.load(Relaxed);
         let flags = AccountFlags::from_bits_truncate(bits);
@@ -419,7 +529,6 @@ impl<'s> AccountTable<'s> {
         let path = Path {
             table: self,
             next: Some(id.index()),
-            kernel,
         };
         let injected = !kernel && self.faults.armed() && self.targeted(id) && self.faults.decide();
         if injected && mode == Mode::Fallible {
@@ -541,29 +650,30 @@ impl<'s> AccountTable<'s> {
 
     fn drop_owner(&self, id: AccountId) {
         let slot = &self.slots[id.index()];
-        let live = state(id.generation(), LIVE);
-        let orphan = state(id.generation(), ORPHAN);
-        if slot
-            .state
-            .compare_exchange(live, orphan, SeqCst, Relaxed)
-            .is_ok()
-        {
+        let orphaned = slot.state.fetch_update(SeqCst, Relaxed, |s| {
+            (life(s) == LIVE && generation(s) == id.generation())
+                .then_some((s & !LIFE_MASK) | ORPHAN)
+        });
+        if orphaned.is_ok() {
             self.try_release(id.index());
         }
     }
 
-    /// Releases the slot at `index` if it is orphaned, uncharged and
-    /// childless, then does the same for its parent, whose child it was.
+    /// Releases the slot at `index` if it is orphaned, unpinned, uncharged
+    /// and childless, then does the same for its parent, whose child it was.
     ///
-    /// Whoever makes the last of the three conditions true calls this after
-    /// a `SeqCst` fence, and the state CAS picks one releaser, so a slot is
-    /// released exactly once and never while something can still reach it.
+    /// Whoever makes the last of the four conditions true (the owner's drop,
+    /// the last unpin, the last uncharge, the last child's release) calls
+    /// this, which starts with a `SeqCst` fence, and the state CAS picks one
+    /// releaser, so a slot is released exactly once and never while
+    /// something can still reach it.
     fn try_release(&self, mut index: usize) {
         while index != 0 {
             fence(SeqCst);
             let slot = &self.slots[index];
             let s = slot.state.load(SeqCst);
             if life(s) != ORPHAN
+                || pins(s) != 0
                 || !slot.counter.is_empty()
                 || slot.children.load(SeqCst) != 0
                 || slot
@@ -584,31 +694,42 @@ impl<'s> AccountTable<'s> {
         }
     }
 
-    /// Sets `id`'s hard limit. Below `current` is allowed: new charges are
-    /// refused until usage falls.
+    /// Sets `id`'s hard limit.
+    ///
+    /// Linearizable (see the `counter` module): once this returns, no charge
+    /// takes `id` above `max` unless it is forced, which stays within
+    /// `max + overdraft`, counts in `id`'s `events.forced` and flags the
+    /// charged account kill-pending. Below `current` is allowed, as with
+    /// cgroup v2's `memory.max` (Linux's v1 `page_counter_set_max` returns
+    /// `EBUSY` instead): nothing is taken back, and charges are refused (or
+    /// forced) until usage falls.
     ///
     /// # Errors
-    /// If `id` is not live.
+    /// If `id` is not live; then nothing changed.
     pub fn set_max(&self, id: AccountId, max: Limit) -> Result<(), StaleAccount> {
-        self.live(id)?.counter.set_max(max.to_raw());
+        self.pin(id, false)?.slot().counter.set_max(max.to_raw());
         Ok(())
     }
 
-    /// Sets `id`'s soft limit.
+    /// Sets `id`'s soft limit. Linearizable like [`set_max`](Self::set_max):
+    /// once this returns, every charge that leaves `id` above `high` counts
+    /// in `events.high`.
     ///
     /// # Errors
-    /// If `id` is not live.
+    /// If `id` is not live; then nothing changed.
     pub fn set_high(&self, id: AccountId, high: Limit) -> Result<(), StaleAccount> {
-        self.live(id)?.counter.set_high(high.to_raw());
+        self.pin(id, false)?.slot().counter.set_high(high.to_raw());
         Ok(())
     }
 
-    /// Sets how far an infallible charge may be forced past `id`'s `max`.
+    /// Sets how far an infallible charge may be forced past `id`'s `max`
+    /// (and, on the root, past the heap floor). Linearizable like
+    /// [`set_max`](Self::set_max).
     ///
     /// # Errors
-    /// If `id` is not live.
+    /// If `id` is not live; then nothing changed.
     pub fn set_overdraft(&self, id: AccountId, bytes: usize) -> Result<(), StaleAccount> {
-        self.live(id)?.counter.set_overdraft(bytes);
+        self.pin(id, false)?.slot().counter.set_overdraft(bytes);
         Ok(())
     }
 
@@ -617,7 +738,8 @@ impl<'s> AccountTable<'s> {
     /// # Errors
     /// If `id` is not live.
     pub fn set_fault_target(&self, id: AccountId, on: bool) -> Result<(), StaleAccount> {
-        let slot = self.live(id)?;
+        let pinned = self.pin(id, false)?;
+        let slot = pinned.slot();
         let bit = AccountFlags::FAULT_TARGET.bits();
         if on {
             slot.flags.fetch_or(bit, Relaxed);
@@ -648,25 +770,23 @@ impl<'s> AccountTable<'s> {
     /// # Errors
     /// If `id` is neither live nor orphaned.
     pub fn record_oom_kill(&self, id: AccountId) -> Result<(), StaleAccount> {
-        self.slot(id, true)
-            .ok_or(StaleAccount(id))?
-            .counter
-            .count(Event::OomKill);
+        self.pin(id, true)?.slot().counter.count(Event::OomKill);
         Ok(())
     }
 
-    /// Sets the cap non-kernel charges may bring the root's `current` to.
+    /// Sets the cap non-kernel charges may bring the root's `current` to
+    /// (the heap floor). Linearizable like [`set_max`](Self::set_max): once
+    /// this returns, no non-kernel charge takes the root past `budget`
+    /// unless it is forced.
     pub fn set_heap_budget(&self, budget: Limit) {
-        self.heap_budget.store(budget.to_raw(), Relaxed);
+        self.slots[0].counter.set_cap(budget.to_raw());
     }
 
-    fn live(&self, id: AccountId) -> Result<&Slot, StaleAccount> {
-        self.slot(id, false).ok_or(StaleAccount(id))
-    }
-
-    /// A snapshot of `id`, live or orphaned.
+    /// A snapshot of `id`, live or orphaned. It describes that account only,
+    /// never the next one to use its slot.
     pub fn snapshot(&self, id: AccountId) -> Option<AccountSnapshot> {
-        let slot = self.slot(id, true)?;
+        let pinned = self.pin(id, true).ok()?;
+        let slot = pinned.slot();
         let index = id.index();
         let counter = &slot.counter;
         let usage = counter.usage();
@@ -728,11 +848,15 @@ impl<'s> AccountTable<'s> {
             accounting_errors: self.accounting_errors.load(Relaxed),
             floor_refusals: self.floor_refusals.load(Relaxed),
             faults_injected: self.faults.injected(),
-            heap_budget: Limit::from_raw(self.heap_budget.load(Relaxed)),
+            heap_budget: Limit::from_raw(self.slots[0].counter.cap()),
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 #[path = "table_tests.rs"]
 mod tests;
+
+#[cfg(all(test, loom))]
+#[path = "table_loom.rs"]
+mod loom_model;

@@ -129,6 +129,36 @@ fn a_parent_outlives_its_children() {
 }
 
 #[test]
+fn a_pin_holds_off_release_and_reuse() {
+    let s = slots(2);
+    let t = AccountTable::new(&s);
+    let a = t.create(None, USER).unwrap();
+    let id = a.id();
+    let pin = t.pin(id, false).unwrap();
+    drop(a);
+    assert!(t.snapshot(id).unwrap().orphaned, "released under a pin");
+    assert_eq!(t.create(None, USER).unwrap_err(), CreateError::TableFull);
+    assert_eq!(
+        t.set_max(id, Limit::Bytes(1)),
+        Err(StaleAccount(id)),
+        "an orphan takes no limits"
+    );
+    t.record_oom_kill(id).unwrap();
+    drop(pin);
+    assert!(t.snapshot(id).is_none(), "the last unpin releases");
+    let b = t.create(None, USER).unwrap();
+    assert_eq!(b.id().index(), id.index());
+    assert_eq!(t.set_max(id, Limit::Bytes(1)), Err(StaleAccount(id)));
+    assert_eq!(t.record_oom_kill(id), Err(StaleAccount(id)));
+    let snap = t.snapshot(b.id()).unwrap();
+    assert_eq!(snap.max, Limit::Unlimited);
+    assert_eq!(snap.events, Events::default());
+    assert_eq!(t.stats().heap_budget, Limit::Unlimited);
+    t.set_heap_budget(Limit::Bytes(10));
+    assert_eq!(t.stats().heap_budget, Limit::Bytes(10));
+}
+
+#[test]
 fn dead_ids_charge_the_root_and_bad_uncharges_change_nothing() {
     let s = slots(4);
     let t = AccountTable::new(&s);

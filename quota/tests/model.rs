@@ -1,11 +1,14 @@
 //! Model-based property test: random sequences of create / charge /
 //! uncharge / set-limit / drop across a random tree, run against the real
 //! `AccountTable` and a plain sequential model, compared after every step.
+//! Limits change mid-sequence, also through ids of dropped or released
+//! accounts (refused as stale, changing nothing, even once the slot is
+//! reused).
 
 use proptest::prelude::*;
 use quota::{
     Account, AccountFlags, AccountId, AccountTable, Amount, CreateError, Events, Limit, Mode,
-    NewAccount, Refusal, RefusalReason, Slot,
+    NewAccount, Refusal, RefusalReason, Slot, StaleAccount,
 };
 
 const SLOTS: usize = 12;
@@ -39,6 +42,14 @@ enum Op {
     SetBudget {
         budget: Option<usize>,
     },
+    /// A limit set through the id of a dropped (maybe released) account.
+    SetStale {
+        account: usize,
+        max: Option<usize>,
+    },
+    OomKill {
+        account: usize,
+    },
     Drop {
         account: usize,
     },
@@ -56,6 +67,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), limit.clone()).prop_map(|(account, high)| Op::SetHigh { account, high }),
         1 => (any::<usize>(), 0usize..400).prop_map(|(account, bytes)| Op::SetOverdraft { account, bytes }),
         1 => proptest::option::weighted(0.5, 500usize..6000).prop_map(|budget| Op::SetBudget { budget }),
+        1 => (any::<usize>(), limit.clone()).prop_map(|(account, max)| Op::SetStale { account, max }),
+        1 => any::<usize>().prop_map(|account| Op::OomKill { account }),
         1 => any::<usize>().prop_map(|account| Op::Drop { account }),
     ]
 }
@@ -299,6 +312,26 @@ impl World<'_> {
                     self.model_uncharge(leaf, bytes);
                 }
             }
+            Op::SetMax { .. }
+            | Op::SetHigh { .. }
+            | Op::SetOverdraft { .. }
+            | Op::SetBudget { .. }
+            | Op::SetStale { .. }
+            | Op::OomKill { .. } => self.step_limits(op),
+            Op::Drop { account } => {
+                let a = self.pick_live(account);
+                if a != 0 {
+                    self.handles[a] = None;
+                    self.model[a].owned = false;
+                    self.model_release();
+                }
+            }
+        }
+    }
+
+    /// The steps that change limits and events, not charges.
+    fn step_limits(&mut self, op: Op) {
+        match op {
             Op::SetMax { account, max } => {
                 let a = self.pick_live(account);
                 let limit = max.map_or(Limit::Unlimited, Limit::Bytes);
@@ -321,14 +354,28 @@ impl World<'_> {
                 self.table.set_heap_budget(limit);
                 self.budget = limit.to_raw();
             }
-            Op::Drop { account } => {
-                let a = self.pick_live(account);
-                if a != 0 {
-                    self.handles[a] = None;
-                    self.model[a].owned = false;
-                    self.model_release();
+            Op::SetStale { account, max } => {
+                let dead: Vec<usize> = (0..self.model.len())
+                    .filter(|&i| !self.model[i].owned)
+                    .collect();
+                if !dead.is_empty() {
+                    let id = self.model[dead[account % dead.len()]].id;
+                    let limit = max.map_or(Limit::Unlimited, Limit::Bytes);
+                    assert_eq!(self.table.set_max(id, limit), Err(StaleAccount(id)));
+                    assert_eq!(self.table.set_high(id, limit), Err(StaleAccount(id)));
                 }
             }
+            Op::OomKill { account } => {
+                let a = account % self.model.len();
+                let id = self.model[a].id;
+                if self.model[a].released {
+                    assert_eq!(self.table.record_oom_kill(id), Err(StaleAccount(id)));
+                } else {
+                    self.table.record_oom_kill(id).unwrap();
+                    self.model[a].events.oom_kill += 1;
+                }
+            }
+            _ => unreachable!("not a limit step: {op:?}"),
         }
     }
 
@@ -345,6 +392,7 @@ impl World<'_> {
             assert_eq!(s.peak, m.peak, "peak of {i}");
             assert_eq!(s.max.to_raw(), m.max, "max of {i}");
             assert_eq!(s.high.to_raw(), m.high, "high of {i}");
+            assert_eq!(s.overdraft, m.overdraft, "overdraft of {i}");
             assert_eq!(s.events, m.events, "events of {i}");
             assert_eq!(s.orphaned, !m.owned, "orphaned of {i}");
             assert_eq!(
@@ -364,6 +412,7 @@ impl World<'_> {
             self.model.iter().filter(|m| !m.released).count()
         );
         assert_eq!(stats.floor_refusals, self.floor_refusals);
+        assert_eq!(stats.heap_budget.to_raw(), self.budget);
         assert_eq!(stats.accounting_errors, 0);
         assert_eq!(stats.misattributed, 0);
     }
