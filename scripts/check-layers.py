@@ -22,7 +22,7 @@ LAYERS = [
     ["cpu", "sync", "time", "bootinfo"],
     ["heap"],
     ["sched"],
-    ["console"],
+    ["tty", "console"],
     ["proc", "cmdline"],
     ["fs"],
     ["shell", "ktest"],

@@ -13,8 +13,9 @@ use alloc::sync::{Arc, Weak};
 use core::fmt::{self, Write};
 
 use crate::arch::uart::Pl011;
-use crate::sched::{Signal, Thread, ThreadState, WaitQueue};
+use crate::sched::{Signal, Stop, Thread, ThreadState, WaitQueue};
 use crate::sync::IrqMutex;
+use crate::tty::Terminal;
 
 /// Bytes of typed input held until read.
 pub const INPUT_CAPACITY: usize = 1024;
@@ -193,13 +194,39 @@ pub fn on_interrupt() {
     READERS.wake_all();
 }
 
+/// The console as a [`Terminal`]: the operator types at it. Its output
+/// never blocks and it has no separate error output.
+pub struct ConsoleTerminal;
+
+impl Terminal for ConsoleTerminal {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, Stop> {
+        read(buf)
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<(), Stop> {
+        write_bytes(bytes);
+        Ok(())
+    }
+
+    fn interactive(&self) -> bool {
+        true
+    }
+
+    fn set_foreground(&self, thread: Option<&Arc<Thread>>) {
+        set_foreground(thread);
+    }
+
+    fn clear_foreground_if(&self, thread: &Thread) {
+        clear_foreground_if(thread);
+    }
+}
+
 /// Reads at least one byte of input into `buf`, blocking until some
 /// arrives. Returns the count.
 ///
 /// # Errors
-/// The [`Stop`](crate::sched::Stop) if the calling thread must stop while waiting.
-#[cfg(not(feature = "ktest"))]
-pub fn read(buf: &mut [u8]) -> Result<usize, crate::sched::Stop> {
+/// The [`Stop`] if the calling thread must stop while waiting.
+pub fn read(buf: &mut [u8]) -> Result<usize, Stop> {
     let mut n = 0;
     READERS.wait_until(|| {
         let mut input = INPUT.lock();

@@ -35,6 +35,7 @@ mod sched;
 mod shell;
 mod sync;
 mod time;
+mod tty;
 
 /// The kernel proper, entered from `arch` once the MMU is on, with the
 /// device tree QEMU passed (`None` if none was found).
@@ -122,16 +123,17 @@ fn console_sessions(params: cmdline::Params) {
             session_max: params.session_max,
             pids_max: params.pids_max,
             operator,
-            foreground: false,
+            foreground: None,
+            notify: None,
         };
         // If the sessions' memory is exhausted (files of ended sessions,
         // say), the console's session starts in the operator's reserve, so
         // the operator can always log in and clean up.
-        let started = proc::spawn(spawn(false), alloc::boxed::Box::new(shell::run)).or_else(|e| {
+        let started = proc::spawn(spawn(false), console_shell()).or_else(|e| {
             kprintln!(
                 "console: cannot start a session ({e}); starting it in the operator's reserve"
             );
-            proc::spawn(spawn(true), alloc::boxed::Box::new(shell::run))
+            proc::spawn(spawn(true), console_shell())
         });
         match started {
             Ok(shell) => {
@@ -146,6 +148,16 @@ fn console_sessions(params: cmdline::Params) {
             }
         }
     }
+}
+
+/// The console session's shell, reading from the serial console.
+#[cfg(not(feature = "ktest"))]
+fn console_shell() -> proc::Body {
+    alloc::boxed::Box::new(|me| {
+        let console: alloc::sync::Arc<dyn tty::Terminal> =
+            alloc::sync::Arc::new(console::ConsoleTerminal);
+        shell::run(me, &console)
+    })
 }
 
 #[cfg(not(feature = "ktest"))]

@@ -191,7 +191,67 @@ impl Guest {
             let now = Instant::now();
             assert!(
                 now < deadline,
-                "timed out waiting for {pattern:?}; output so far:\n{}",
+                "timed out waiting for {pattern:?}; before that:\n{}\n--- output so far:\n{}",
+                String::from_utf8_lossy(&out[self.seen.saturating_sub(2000)..self.seen]),
+                String::from_utf8_lossy(&unread[..unread.len().min(4000)])
+            );
+            out = cv.wait_timeout(out, deadline - now).expect("output lock").0;
+        }
+    }
+
+    /// Like [`Guest::expect`], but gives up after `wait`: `None` then.
+    pub fn expect_within(&mut self, pattern: &str, wait: Duration) -> Option<String> {
+        let deadline = Instant::now() + wait;
+        let needle = pattern.as_bytes();
+        let (lock, cv) = &*self.output;
+        let mut out = lock.lock().expect("output lock");
+        loop {
+            let unread = &out[self.seen..];
+            if let Some(at) = unread.windows(needle.len()).position(|w| w == needle) {
+                let end = at + needle.len();
+                let text = String::from_utf8_lossy(&unread[..end]).into_owned();
+                self.seen += end;
+                return Some(text);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            out = cv.wait_timeout(out, deadline - now).expect("output lock").0;
+        }
+    }
+
+    /// Waits until one of `patterns` appears after what was already
+    /// consumed; returns its index and the output up to and including it.
+    ///
+    /// # Panics
+    /// If none appears within [`STEP_TIMEOUT`], showing the output.
+    pub fn expect_any(&mut self, patterns: &[&str]) -> (usize, String) {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let (lock, cv) = &*self.output;
+        let mut out = lock.lock().expect("output lock");
+        loop {
+            let unread = &out[self.seen..];
+            let found = patterns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let needle = p.as_bytes();
+                    unread
+                        .windows(needle.len())
+                        .position(|w| w == needle)
+                        .map(|at| (at + needle.len(), i))
+                })
+                .min();
+            if let Some((end, index)) = found {
+                let text = String::from_utf8_lossy(&unread[..end]).into_owned();
+                self.seen += end;
+                return (index, text);
+            }
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "timed out waiting for any of {patterns:?}; output so far:\n{}",
                 String::from_utf8_lossy(unread)
             );
             out = cv.wait_timeout(out, deadline - now).expect("output lock").0;

@@ -33,7 +33,8 @@ pub(super) fn run_session(
         session_max: max,
         pids_max: None,
         operator: false,
-        foreground: false,
+        foreground: None,
+        notify: None,
     };
     let process = proc::spawn(spawn, body).map_err(|e| alloc::format!("spawn: {e}"))?;
     let account = process.account_id();
@@ -167,7 +168,8 @@ fn kill_and_wait(me: &alloc::sync::Arc<crate::proc::Process>) -> Result<(), Stri
         session_max: Limit::Unlimited,
         pids_max: None,
         operator: false,
-        foreground: false,
+        foreground: None,
+        notify: None,
     };
     let child = proc::spawn(spawn, sleeper(60)).map_err(|e| alloc::format!("spawn: {e}"))?;
     let pid = child.pid;
@@ -202,7 +204,8 @@ pub(super) fn start_sleeper_session(
         session_max: Limit::Unlimited,
         pids_max: None,
         operator: false,
-        foreground: false,
+        foreground: None,
+        notify: None,
     };
     proc::spawn(spawn, sleeper(seconds)).map_err(|e| alloc::format!("spawn: {e}"))
 }
@@ -270,7 +273,8 @@ fn child(me: &alloc::sync::Arc<crate::proc::Process>, operator: bool) -> Spawn {
         session_max: Limit::Unlimited,
         pids_max: None,
         operator,
-        foreground: false,
+        foreground: None,
+        notify: None,
     }
 }
 

@@ -52,6 +52,8 @@ pub enum OomCause {
         /// The floor, in bytes.
         floor: usize,
     },
+    /// No limit and no floor: a failure injected by `failslab`.
+    Injected,
 }
 
 /// Which account was over its limit when a process was killed for memory.
@@ -91,6 +93,13 @@ impl fmt::Display for OomReport {
                 return write!(
                     f,
                     "the heap reached its floor ({floor} bytes kept for the kernel), not a limit (peak {} bytes; {events}); a larger limit would not help",
+                    self.peak
+                );
+            }
+            OomCause::Injected => {
+                return write!(
+                    f,
+                    "an allocation failure injected by failslab (peak {} bytes; {events})",
                     self.peak
                 );
             }
@@ -148,10 +157,19 @@ pub(super) fn oom_report(process: &Process) -> OomReport {
     let snap = ACCOUNTS.snapshot(account).or(snap);
     // No level went over its max: the charge was forced past the heap's
     // floor instead.
-    let cause = if !over_limit {
-        OomCause::HeapFloor {
-            floor: crate::heap::snapshot().floor,
+    let heap = crate::heap::snapshot();
+    let near_floor = match heap.table.heap_budget {
+        Limit::Bytes(budget) => {
+            heap.table.kernel_bytes + heap.table.user_bytes + quota::DEFAULT_OVERDRAFT + (1 << 20)
+                >= budget
         }
+        Limit::Unlimited => false,
+    };
+    let cause = if !over_limit && !near_floor && ACCOUNTS.fault_policy() != quota::FaultPolicy::Off
+    {
+        OomCause::Injected
+    } else if !over_limit {
+        OomCause::HeapFloor { floor: heap.floor }
     } else if account == process.session.account.id() && !process.is_leader() {
         OomCause::SessionLimit
     } else {

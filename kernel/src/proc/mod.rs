@@ -132,6 +132,10 @@ pub struct Process {
     /// session's account.
     account: Option<Account<'static>>,
     state: IrqMutex<ProcState>,
+    /// The terminal it is the foreground job of, if any.
+    terminal: Option<Arc<dyn crate::tty::Terminal>>,
+    /// Woken when it has exited.
+    notify: Option<Arc<WaitQueue>>,
     /// Set when an out-of-memory kill is first noticed: which account was
     /// over its limit, as it was then.
     oom: IrqMutex<Option<OomReport>>,

@@ -14,6 +14,7 @@ use super::{ExitStatus, Pid, ProcError, ProcState, Process, Session};
 use crate::heap::{self, ACCOUNTS};
 use crate::sched::{self, Signal, Stop, Thread, WaitQueue};
 use crate::sync::IrqMutex;
+use crate::tty::Terminal;
 
 /// Stack of every process thread, charged to the process.
 pub const STACK_BYTES: usize = 64 << 10;
@@ -43,9 +44,12 @@ pub struct Spawn {
     /// reserve; it may use the thread slots kept for the operator and is
     /// not refused by `pids.max`.
     pub operator: bool,
-    /// Make it the console's foreground job before it first runs, so a
-    /// Ctrl-C typed as soon as it starts reaches it.
-    pub foreground: bool,
+    /// The terminal whose foreground job it is, made so before it first
+    /// runs, so a Ctrl-C typed as soon as it starts reaches it.
+    pub foreground: Option<Arc<dyn Terminal>>,
+    /// Woken when it has exited and its status can be collected (for a
+    /// parent that waits for other things too).
+    pub notify: Option<Arc<WaitQueue>>,
 }
 
 fn tag(pid: Pid, sid: Pid) -> u64 {
@@ -123,6 +127,8 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
             name: spec.name,
             account,
             state: IrqMutex::new(ProcState::Live),
+            terminal: spec.foreground,
+            notify: spec.notify,
             oom: IrqMutex::new(None),
             thread: Once::new(),
             exited: WaitQueue::new(),
@@ -167,8 +173,8 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
     // and wakes it.
     process.thread.call_once(|| Arc::downgrade(&thread));
     heap::as_kernel(|| TABLE.lock().insert(pid, process.clone()));
-    if spec.foreground {
-        crate::console::set_foreground(Some(&thread));
+    if let Some(terminal) = &process.terminal {
+        terminal.set_foreground(Some(&thread));
     }
     sched::start(&thread);
     Ok(process)
@@ -199,7 +205,9 @@ fn oom_status(process: &Process) -> ExitStatus {
 /// the rest of its session. A process nobody will wait for is reaped now.
 fn finish(process: &Arc<Process>, status: ExitStatus) {
     heap::as_kernel(|| *process.state.lock() = ProcState::Exited(status));
-    sched::with_current(crate::console::clear_foreground_if);
+    if let Some(terminal) = &process.terminal {
+        sched::with_current(|thread| terminal.clear_foreground_if(thread));
+    }
     process.session.release_pid();
     if process.is_leader() {
         process.session.ended.store(true, Relaxed);
@@ -223,6 +231,9 @@ fn finish(process: &Arc<Process>, status: ExitStatus) {
         reap(process.pid);
     }
     process.exited.wake_all();
+    if let Some(notify) = &process.notify {
+        notify.wake_all();
+    }
 }
 
 /// Removes `pid` from the table; once its thread is gone too, its account

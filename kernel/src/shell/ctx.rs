@@ -15,12 +15,12 @@ use core::fmt::{self, Write};
 use crate::fs::{self, Buffer};
 use crate::proc::Process;
 use crate::sched::{self, Stop};
-use crate::{console, kprintln};
+use crate::tty::{self, Terminal};
 
 /// Where a command's output goes.
 pub enum Output {
-    /// The serial console.
-    Console,
+    /// Its terminal.
+    Terminal,
     /// A file (`>`): each write is one write to the file.
     File(String),
 }
@@ -60,6 +60,9 @@ pub struct Ctx<'p> {
     pub args: Vec<String>,
     /// Its output.
     pub out: Output,
+    /// Its terminal: its input, its error output, and its output unless
+    /// that goes to a file.
+    pub term: Arc<dyn Terminal>,
 }
 
 impl Ctx<'_> {
@@ -83,12 +86,9 @@ impl Ctx<'_> {
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), Abort> {
         self.check()?;
         match &self.out {
-            Output::Console => {
-                console::write_bytes(bytes);
-                Ok(())
-            }
+            Output::Terminal => Ok(self.term.write(bytes)?),
             Output::File(path) => fs::write(self.process, path, bytes).map_err(|e| {
-                kprintln!("{}: {path}: {e}", self.process.name);
+                self.error(format_args!("{path}: {e}"));
                 Abort::Output
             }),
         }
@@ -101,15 +101,14 @@ impl Ctx<'_> {
     /// refuses is reported as an output failure.
     pub fn print(&mut self, args: fmt::Arguments<'_>) -> Result<(), Abort> {
         match &self.out {
-            Output::Console => {
+            Output::Terminal => {
                 self.check()?;
-                console::print(args);
-                Ok(())
+                Ok(tty::print(&*self.term, false, args)?)
             }
             Output::File(path) => {
                 let mut buf = Buffer(Vec::new());
                 if buf.write_fmt(args).is_err() {
-                    kprintln!("{}: {path}: {}", self.process.name, fs::FsError::NoMemory);
+                    self.error(format_args!("{path}: {}", fs::FsError::NoMemory));
                     return Err(Abort::Output);
                 }
                 self.write(&buf.0)
@@ -117,9 +116,21 @@ impl Ctx<'_> {
         }
     }
 
-    /// Reports an error on the console (stderr), prefixed with the command.
+    /// Reads at least one byte of its input (a safe point); `Ok(0)` at the
+    /// end of the input.
+    ///
+    /// # Errors
+    /// The [`Stop`].
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Stop> {
+        self.check()?;
+        self.term.read(buf)
+    }
+
+    /// Reports an error on its terminal's error output, prefixed with the
+    /// command. (If that write has to stop, the next safe point says so.)
     pub fn error(&self, args: fmt::Arguments<'_>) {
-        kprintln!("{}: {args}", self.process.name);
+        let name = &self.process.name;
+        let _ = tty::print(&*self.term, true, format_args!("{name}: {args}\n"));
     }
 
     /// Sleeps `ticks` timer ticks (a safe point).

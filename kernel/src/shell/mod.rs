@@ -16,73 +16,134 @@ use crate::proc::{self, ExitStatus, Pid, Process, Spawn};
 use crate::sched::Stop;
 use kcore::line_editor::{LineEditor, MAX_LINE, Outcome};
 
-use crate::{console, fs, kprintln};
+use crate::fs;
+use crate::tty::{self, Terminal};
 
 /// Exit status `$?` shows for a command that could not start.
 const NOT_STARTED: i32 = 127;
 
-/// One shell: its process, its background jobs and the last status.
+/// One shell: its process, its terminal, its background jobs and the
+/// last status.
 struct Shell<'a> {
     me: &'a Arc<Process>,
+    term: Arc<dyn Terminal>,
     editor: LineEditor,
     jobs: Vec<(Pid, String)>,
     /// `$?`: the status of the last foreground command.
     last: i32,
 }
 
-/// Runs the shell for its session until `exit`.
+/// What a command line asked of the shell.
+enum Next {
+    /// Read the next line.
+    Continue,
+    /// `exit`: leave with this status.
+    Exit(i32),
+}
+
+/// Runs the shell for its session on `term` until `exit` or the end of
+/// the input; returns its exit status.
 ///
 /// # Errors
 /// The [`Stop`] if the shell itself must stop.
-pub fn run(me: &Arc<Process>) -> Result<i32, Stop> {
-    let mut shell = Shell {
-        me,
-        editor: LineEditor::new(),
-        jobs: Vec::new(),
-        last: 0,
-    };
+pub fn run(me: &Arc<Process>, term: &Arc<dyn Terminal>) -> Result<i32, Stop> {
+    let mut shell = Shell::new(me, term);
     loop {
-        shell.reap_jobs();
+        shell.reap_jobs()?;
         let prompt = if me.session.root {
             "memquota# "
         } else {
             "memquota$ "
         };
-        let text = match line::read_line(&mut shell.editor, prompt)? {
+        let outcome = if term.interactive() {
+            line::read_line(&mut shell.editor, prompt, &**term)?
+        } else {
+            match line::read_plain(&**term)? {
+                Some(outcome) => outcome,
+                None => return Ok(shell.last),
+            }
+        };
+        let text = match outcome {
             Outcome::Line(text) => text,
             Outcome::Cancelled => continue,
             Outcome::TooLong => {
-                kprintln!("sh: line too long ({MAX_LINE} characters at most); nothing run");
+                shell.say(format_args!(
+                    "sh: line too long ({MAX_LINE} characters at most); nothing run"
+                ))?;
                 continue;
             }
             Outcome::OutOfMemory => {
-                kprintln!("sh: the session is at its limit: a keystroke was refused; nothing run");
+                shell.say(format_args!(
+                    "sh: the session is at its limit: a keystroke was refused; nothing run"
+                ))?;
                 continue;
             }
-            // Ctrl-D on an empty line, as `exit`.
-            Outcome::Eof => return Ok(0),
+            // Ctrl-D on an empty line, or the end of the input, as `exit`.
+            Outcome::Eof => return Ok(shell.last),
         };
+        if let Next::Exit(code) = shell.execute(&text)? {
+            return Ok(code);
+        }
+    }
+}
+
+/// Runs one command line (`ssh host 'LINE'`) on `term` and returns the
+/// status of its last command.
+///
+/// # Errors
+/// The [`Stop`] if the process running it must stop.
+pub fn run_line(me: &Arc<Process>, term: &Arc<dyn Terminal>, line: &str) -> Result<i32, Stop> {
+    let mut shell = Shell::new(me, term);
+    let next = shell.execute(line)?;
+    shell.reap_jobs()?;
+    Ok(match next {
+        Next::Exit(code) => code,
+        Next::Continue => shell.last,
+    })
+}
+
+impl<'a> Shell<'a> {
+    fn new(me: &'a Arc<Process>, term: &Arc<dyn Terminal>) -> Self {
+        Shell {
+            me,
+            term: term.clone(),
+            editor: LineEditor::new(),
+            jobs: Vec::new(),
+            last: 0,
+        }
+    }
+
+    /// A line of the shell's own on its terminal's error output.
+    fn say(&self, args: core::fmt::Arguments<'_>) -> Result<(), Stop> {
+        tty::print(&*self.term, true, format_args!("{args}\n"))
+    }
+
+    /// Runs a command line: `$?` expanded, parsed, each command in turn.
+    fn execute(&mut self, text: &str) -> Result<Next, Stop> {
         // `$?` is the only expansion.
-        let text = text.replace("$?", &alloc::format!("{}", shell.last));
+        let text = text.replace("$?", &alloc::format!("{}", self.last));
         let commands = match kcore::shell_parse::parse(&text) {
             Ok(commands) => commands,
             Err(e) => {
-                kprintln!("sh: {e}");
-                shell.last = 2;
-                continue;
+                self.say(format_args!("sh: {e}"))?;
+                self.last = 2;
+                return Ok(Next::Continue);
             }
         };
         for command in commands {
             if command.argv[0] == "exit" {
                 let Some(code) = exit_code(&command.argv) else {
-                    kprintln!("sh: usage: exit [CODE] (CODE a number from 0 to 255)");
-                    shell.last = 2;
+                    self.say(format_args!(
+                        "sh: usage: exit [CODE] (CODE a number from 0 to 255)"
+                    ))?;
+                    self.last = 2;
                     continue;
                 };
-                return Ok(code);
+                return Ok(Next::Exit(code));
             }
-            shell.last = shell.run_command(command)?;
+            self.last = self.run_command(command)?;
         }
+        Ok(Next::Continue)
     }
 }
 
@@ -100,29 +161,31 @@ impl Shell<'_> {
         let me = self.me;
         let name = command.argv[0].clone();
         let Some(builtin) = builtins::find(&name) else {
-            kprintln!("sh: {name}: command not found (try 'help')");
+            self.say(format_args!("sh: {name}: command not found (try 'help')"))?;
             return Ok(NOT_STARTED);
         };
         let Some(run) = builtin.run else {
-            kprintln!("sh: {name}: not a command to run here");
+            self.say(format_args!("sh: {name}: not a command to run here"))?;
             return Ok(NOT_STARTED);
         };
         let out = match command.redirect {
             Some(path) => {
                 if let Err(e) = fs::open_for_write(me, &path) {
-                    kprintln!("sh: {path}: {e}");
+                    self.say(format_args!("sh: {path}: {e}"))?;
                     return Ok(1);
                 }
                 Output::File(path)
             }
-            None => Output::Console,
+            None => Output::Terminal,
         };
         let argv = command.argv;
+        let term = self.term.clone();
         let body: proc::Body = Box::new(move |process| {
             let mut ctx = Ctx {
                 process,
                 args: argv,
                 out,
+                term,
             };
             ctx::finish(run(&mut ctx))
         });
@@ -133,34 +196,38 @@ impl Shell<'_> {
             session_max: quota::Limit::Unlimited,
             pids_max: None,
             operator: builtin.operator && me.session.root,
-            foreground: !command.background,
+            foreground: (!command.background).then(|| self.term.clone()),
+            notify: None,
         };
         let child = match proc::spawn(spawn, body) {
             Ok(child) => child,
             Err(e) => {
-                kprintln!("sh: {name}: cannot start: {e}");
+                self.say(format_args!("sh: {name}: cannot start: {e}"))?;
                 return Ok(NOT_STARTED);
             }
         };
         let pid = child.pid;
         if command.background {
-            kprintln!("[{pid}] {name}");
+            self.say(format_args!("[{pid}] {name}"))?;
             self.jobs.push((pid, name));
             return Ok(0);
         }
         let status = proc::wait(child);
-        console::set_foreground(None);
+        self.term.set_foreground(None);
         let status = status?;
-        report(pid, &name, &status, false);
+        self.report(pid, &name, &status, false)?;
         Ok(status.code())
     }
 
-    fn reap_jobs(&mut self) {
-        let me = self.me;
+    fn reap_jobs(&mut self) -> Result<(), Stop> {
+        let (me, term) = (self.me, &*self.term);
+        let mut result = Ok(());
         self.jobs
             .retain(|(pid, name)| match proc::try_wait(me, *pid) {
                 Some(status) => {
-                    report(*pid, name, &status, true);
+                    if result.is_ok() {
+                        result = report(term, *pid, name, &status, true);
+                    }
                     false
                 }
                 None => true,
@@ -170,16 +237,34 @@ impl Shell<'_> {
             // usage returns exactly to what it was.
             self.jobs.shrink_to_fit();
         }
+        result
+    }
+
+    fn report(
+        &self,
+        pid: Pid,
+        name: &str,
+        status: &ExitStatus,
+        background: bool,
+    ) -> Result<(), Stop> {
+        report(&*self.term, pid, name, status, background)
     }
 }
 
 /// Prints how a job ended, if there is something to say.
-fn report(pid: Pid, name: &str, status: &ExitStatus, background: bool) {
+fn report(
+    term: &dyn Terminal,
+    pid: Pid,
+    name: &str,
+    status: &ExitStatus,
+    background: bool,
+) -> Result<(), Stop> {
+    let say = |args: core::fmt::Arguments<'_>| tty::print(term, true, format_args!("{args}\n"));
     match status {
-        ExitStatus::Code(_) if background => kprintln!("[{pid}] done: {name} ({status})"),
-        ExitStatus::Code(_) => {}
-        ExitStatus::Interrupted if !background => kprintln!("^C"),
-        ExitStatus::OutOfMemory(report) => kprintln!("sh: {report}"),
-        _ => kprintln!("sh: {name}[{pid}]: {status}"),
+        ExitStatus::Code(_) if background => say(format_args!("[{pid}] done: {name} ({status})")),
+        ExitStatus::Code(_) => Ok(()),
+        ExitStatus::Interrupted if !background => say(format_args!("^C")),
+        ExitStatus::OutOfMemory(report) => say(format_args!("sh: {report}")),
+        _ => say(format_args!("sh: {name}[{pid}]: {status}")),
     }
 }

@@ -1,4 +1,4 @@
-//! `echo`, `cat`, `ls`, `rm`, `yes`.
+//! `echo`, `cat`, `ls`, `rm`, `yes`, `sink`.
 
 use crate::fs;
 use crate::shell::ctx::{Abort, Ctx};
@@ -88,4 +88,21 @@ pub(super) fn yes(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     loop {
         out!(ctx, "{text}\n")?;
     }
+}
+
+pub(super) fn sink(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
+    if ctx.args.len() > 1 {
+        return Ok(super::usage(ctx));
+    }
+    let mut buf = [0u8; 4096];
+    let mut total: u64 = 0;
+    loop {
+        let n = ctx.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total = total.saturating_add(n as u64);
+    }
+    outln!(ctx, "{total}")?;
+    Ok(0)
 }

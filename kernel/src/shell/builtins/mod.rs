@@ -123,6 +123,13 @@ pub static BUILTINS: &[Builtin] = &[
         operator: false,
     },
     Builtin {
+        name: "sink",
+        usage: "sink",
+        help: "read the input to its end and print how many bytes it held",
+        run: Some(files::sink),
+        operator: false,
+    },
+    Builtin {
         name: "exit",
         usage: "exit [CODE]",
         help: "leave the shell",
