@@ -21,6 +21,9 @@ pub struct PerCpu {
     pub need_resched: AtomicBool,
     /// An interrupt handler is running.
     pub in_interrupt: AtomicBool,
+    /// The panic being raised is an allocation failure (set by the
+    /// allocation error handler, taken by the panic handler).
+    pub alloc_failed: AtomicBool,
 }
 
 impl PerCpu {
@@ -30,6 +33,7 @@ impl PerCpu {
             lock_depth: AtomicU32::new(0),
             need_resched: AtomicBool::new(false),
             in_interrupt: AtomicBool::new(false),
+            alloc_failed: AtomicBool::new(false),
         }
     }
 

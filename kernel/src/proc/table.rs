@@ -5,7 +5,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use quota::{AccountFlags, Limit, NewAccount, Scope};
 use spin::Once;
@@ -96,6 +96,7 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
             oom: IrqMutex::new(None),
             thread: Once::new(),
             exited: WaitQueue::new(),
+            catching: AtomicBool::new(false),
         })
     });
     let scope = Scope {
@@ -131,17 +132,30 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
 
 /// The body of every process thread.
 fn run(process: &Arc<Process>, body: Body) {
-    // The body's locals are dropped when it returns: a killed process's
-    // memory is freed here, before its status is published.
-    let result = body(process);
+    // The body's locals are dropped when it returns, or when it is unwound
+    // to here (`unwind_current`): a killed process's memory is freed before
+    // its status is published.
+    process.catching.store(true, Relaxed);
+    let result = crate::arch::unwind::catch(|| body(process));
+    process.catching.store(false, Relaxed);
     let status = match result {
+        // Unwound after an allocation beyond its overdraft: killed for
+        // memory, as at a safe point.
+        Err(_) | Ok(Err(Stop::OutOfMemory)) => oom_status(process),
+        Ok(result) => exit_status(process, result),
+    };
+    finish(process, status);
+}
+
+/// The status of a body that returned.
+fn exit_status(process: &Process, result: Result<i32, Stop>) -> ExitStatus {
+    match result {
         Err(Stop::OutOfMemory) => oom_status(process),
         _ if ACCOUNTS.kill_pending(process.account_id()) => oom_status(process),
         Ok(code) => ExitStatus::Code(code),
         Err(Stop::Killed) => ExitStatus::Killed,
         Err(Stop::Interrupted) => ExitStatus::Interrupted,
-    };
-    finish(process, status);
+    }
 }
 
 fn oom_status(process: &Process) -> ExitStatus {
@@ -237,6 +251,26 @@ pub fn kill(by: &Process, pid: Pid) -> Result<(), ProcError> {
     }
     target.signal(Signal::Kill);
     Ok(())
+}
+
+/// Unwinds the running process's body to its run loop, from the panic
+/// handler: every destructor on its stack runs, and it exits killed for
+/// memory (see the module doc). Does not return then.
+///
+/// Returns if the running thread is not a process inside its body, or the
+/// unwind cannot start. The caller has checked that the thread holds no
+/// kernel lock, is not in an interrupt handler, had IRQs enabled (so it
+/// was not inside the scheduler) and that the panic may unwind; it has
+/// restored the IRQ state the panic interrupted.
+pub fn unwind_current() {
+    // Borrowed from the thread: no reference count may sit on the frames
+    // this leaves behind.
+    let in_body = sched::try_with_current(|thread| {
+        super::of_thread(thread).is_some_and(|p| p.catching.load(Relaxed))
+    });
+    if in_body == Some(true) {
+        crate::arch::unwind::raise();
+    }
 }
 
 /// Ends the running process on the spot, from the panic handler: its

@@ -18,3 +18,4 @@ pub mod psci;
 pub mod semihost;
 pub mod timer;
 pub mod uart;
+pub mod unwind;
