@@ -14,6 +14,7 @@ use crate::proc::{self, Body, ExitStatus, ProcState, Spawn};
 pub const TESTS: &[Test] = crate::tests![
     exit_releases_account_and_heap,
     over_limit_is_killed_at_a_safe_point,
+    beyond_the_overdraft_is_unwound_running_every_destructor,
     kill_stops_a_child_at_its_next_safe_point,
     another_sessions_process_cannot_be_killed,
 ];
@@ -126,6 +127,71 @@ fn over_limit_is_killed_at_a_safe_point() -> Result<(), String> {
     drop(report);
     let after = heap::snapshot();
     same_heap(&before, &after)?;
+    Ok(())
+}
+
+/// Set by [`Guard`]'s drop.
+static GUARD_DROPPED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// A destructor that must run when its frame is unwound.
+struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        GUARD_DROPPED.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Holds a `Vec` in each of `depth` frames, then allocates, infallibly,
+/// far beyond the session's limit and its overdraft.
+#[inline(never)]
+fn hold_then_overdraw(depth: usize) -> usize {
+    let held: Vec<u8> = alloc::vec![1; 32 << 10];
+    if depth == 0 {
+        let huge: Vec<u8> = alloc::vec![2; 4 << 20];
+        return huge.len() + held.len();
+    }
+    core::hint::black_box(hold_then_overdraw(depth - 1)) + held.len()
+}
+
+fn beyond_the_overdraft_is_unwound_running_every_destructor() -> Result<(), String> {
+    let before = heap::snapshot();
+    GUARD_DROPPED.store(false, core::sync::atomic::Ordering::Relaxed);
+    let (status, account) = run_session(
+        Limit::Bytes(1 << 20),
+        Box::new(|_| {
+            let _guard = Guard;
+            let names: Vec<String> = (0..8).map(|i| alloc::format!("block {i}")).collect();
+            let n = hold_then_overdraw(6);
+            // Never reached: the allocation above cannot be had.
+            Ok(i32::try_from(n + names.len()).unwrap_or(1))
+        }),
+    )?;
+    ensure!(
+        GUARD_DROPPED.load(core::sync::atomic::Ordering::Relaxed),
+        "the guard's destructor did not run"
+    );
+    let ExitStatus::OutOfMemory(report) = status else {
+        return Err(alloc::format!("status {status}"));
+    };
+    ensure!(
+        report.events.oom_kill == 1,
+        "events {:?}",
+        report.events
+    );
+    ensure!(
+        ACCOUNTS.snapshot(account).is_none(),
+        "the session account was not released"
+    );
+    drop(report);
+    let after = heap::snapshot();
+    same_heap(&before, &after)?;
+    ensure!(
+        after.allocations == before.allocations,
+        "allocations {} after, {} before",
+        after.allocations,
+        before.allocations
+    );
     Ok(())
 }
 

@@ -77,7 +77,7 @@ pub fn raise() {
     // (no cleanup, no stop function, zero private words), which is reset
     // here before the class and cleanup are set.
     unsafe {
-        exception.write(MaybeUninit::<UnwindException>::zeroed().assume_init());
+        exception.write_bytes(0, 1);
     }
     // SAFETY: as above: the object is ours and valid; setting its two
     // public fields is what the Itanium ABI asks of the raiser.
@@ -102,26 +102,26 @@ pub fn raise() {
 /// one) reaches this frame, stops it there and returns [`Caught`] once
 /// every frame of `f` has run its destructors.
 pub fn catch<F: FnOnce() -> R, R>(f: F) -> Result<R, Caught> {
-    /// `f` going in, its result coming out.
-    union Data<F, R> {
-        f: core::mem::ManuallyDrop<F>,
-        r: core::mem::ManuallyDrop<R>,
-        caught: Caught,
+    /// `f` going in, its result or the catch coming out.
+    struct Data<F, R> {
+        f: Option<F>,
+        r: Option<R>,
+        caught: Option<Caught>,
     }
 
     fn call<F: FnOnce() -> R, R>(data: *mut u8) {
-        let data = data.cast::<Data<F, R>>();
-        // SAFETY: `data` is the `Data` below, which holds `f` until this
-        // takes it (exactly once: the intrinsic calls `call` once).
-        let f = unsafe { core::mem::ManuallyDrop::take(&mut (*data).f) };
-        let r = f();
-        // SAFETY: `data` is live and `f` was moved out; writing `r` (a
-        // `Copy`-free union write of a `ManuallyDrop`) drops nothing.
-        unsafe {
-            (*data).r = core::mem::ManuallyDrop::new(r);
+        // SAFETY: `data` is the `&mut Data<F, R>` below, live and not
+        // otherwise borrowed during the intrinsic.
+        let data = unsafe { &mut *data.cast::<Data<F, R>>() };
+        if let Some(f) = data.f.take() {
+            data.r = Some(f());
         }
     }
 
+    #[expect(
+        clippy::cast_ptr_alignment,
+        reason = "the intrinsic passes the exception object the unwinder carried"
+    )]
     fn caught<F, R>(data: *mut u8, exception: *mut u8) {
         let exception = exception.cast::<UnwindException>();
         // SAFETY: the intrinsic passes the exception object the unwind
@@ -130,27 +130,23 @@ pub fn catch<F: FnOnce() -> R, R>(f: F) -> Result<R, Caught> {
         // SAFETY: the unwind is over: the object is deleted exactly once,
         // here, through the cleanup its raiser set (for ours, `release`).
         unsafe { _Unwind_DeleteException(exception) };
-        let data = data.cast::<Data<F, R>>();
-        // SAFETY: `data` is live; `f` was taken by `call` before anything
-        // could unwind, and `r` was never written, so nothing is dropped.
-        unsafe {
-            (*data).caught = Caught { ours };
-        }
+        // SAFETY: as in `call`; `call` was unwound, so it holds no borrow.
+        let data = unsafe { &mut *data.cast::<Data<F, R>>() };
+        data.caught = Some(Caught { ours });
     }
 
     let mut data = Data::<F, R> {
-        f: core::mem::ManuallyDrop::new(f),
+        f: Some(f),
+        r: None,
+        caught: None,
     };
     let ptr = (&raw mut data).cast::<u8>();
     // SAFETY: `call` and `caught` match the intrinsic's contract for
-    // `Data<F, R>` at `ptr`, which outlives the call: exactly one of them
-    // leaves its result in `data`.
-    let unwound = unsafe { core::intrinsics::catch_unwind(call::<F, R>, ptr, caught::<F, R>) };
-    if unwound == 0 {
-        // SAFETY: `call` returned normally, so it wrote `r`.
-        Ok(core::mem::ManuallyDrop::into_inner(unsafe { data.r }))
-    } else {
-        // SAFETY: `caught` ran, so it wrote `caught`.
-        Err(unsafe { data.caught })
+    // `Data<F, R>` at `ptr`, which outlives the call; `data` is not
+    // touched here until it returns.
+    let _unwound = unsafe { core::intrinsics::catch_unwind(call::<F, R>, ptr, caught::<F, R>) };
+    match (data.r, data.caught) {
+        (Some(r), _) => Ok(r),
+        (None, caught) => Err(caught.unwrap_or(Caught { ours: false })),
     }
 }
