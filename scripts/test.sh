@@ -24,7 +24,7 @@ cargo clippy --target aarch64-unknown-none -p quota -p procfs -p sshd -p kcore -
 
 say "clippy (the kernel, its nightly, normal and ktest builds)"
 scripts/build-kernel.sh --clippy
-scripts/build-kernel.sh --clippy --ktest --target-dir target/ktest
+scripts/build-kernel.sh --clippy --ktest
 
 say "build the library crates for aarch64-unknown-none"
 cargo build --target aarch64-unknown-none -p quota -p procfs -p sshd -p kcore

@@ -174,11 +174,7 @@ fn beyond_the_overdraft_is_unwound_running_every_destructor() -> Result<(), Stri
     let ExitStatus::OutOfMemory(report) = status else {
         return Err(alloc::format!("status {status}"));
     };
-    ensure!(
-        report.events.oom_kill == 1,
-        "events {:?}",
-        report.events
-    );
+    ensure!(report.events.oom_kill == 1, "events {:?}", report.events);
     ensure!(
         ACCOUNTS.snapshot(account).is_none(),
         "the session account was not released"
