@@ -217,25 +217,29 @@ const BASELINE_KEYS: &[&str] = &[
 
 /// Runs `line`, which allocates infallibly beyond the overdraft, and checks
 /// it was killed for memory (the OOM report, `$?` 137) and not terminated
-/// on the spot.
-fn run_killed_for_memory(g: &mut Guest, line: &str) {
+/// on the spot; returns its report.
+fn run_killed_for_memory(g: &mut Guest, line: &str) -> String {
     let out = g.run(line);
     assert!(out.contains("killed: out of memory"), "{out}");
     assert!(!out.contains("on the spot"), "{out}");
     assert!(!out.contains("leaked"), "{out}");
     assert_eq!(g.run("echo $?"), "137\n");
+    out
 }
 
 #[test]
 fn an_allocation_beyond_the_overdraft_terminates_only_that_process() {
     let mut g = Guest::boot("session_max=4M");
-    // Warm up once with the same command, so lazily grown kernel structures
-    // (the process table's nodes, the emergency reserve's refill) are at
-    // their size before the baseline; what the hog itself held must then
-    // come back byte for byte.
-    run_killed_for_memory(&mut g, "hog 16M --infallible --step 1M");
+    // No warm-up: measured, no kernel structure grows lazily on this path
+    // (the first kill already comes back byte for byte), so the baseline is
+    // the freshly booted kernel's.
     let base = g.run("cat /proc/meminfo");
-    run_killed_for_memory(&mut g, "hog 16M --infallible --step 1M");
+    let out = run_killed_for_memory(&mut g, "hog 16M --infallible --step 1M");
+    // The session refused the step: the report names its limit.
+    assert!(
+        out.contains("over the session's limit of 4194304 bytes"),
+        "{out}"
+    );
     assert_eq!(g.run("echo kernel fine"), "kernel fine\n");
     let after = g.run("cat /proc/meminfo");
     assert_same(&base, &after, BASELINE_KEYS);
@@ -246,10 +250,9 @@ fn an_allocation_beyond_the_overdraft_terminates_only_that_process() {
 fn an_unlimited_session_beyond_the_heap_unwinds_without_a_leak() {
     let mut g = Guest::boot("");
     assert_eq!(g.run("memquota set session max"), "");
-    // Warm up as above.
-    run_killed_for_memory(&mut g, "hog 64M --infallible --step 1M");
+    // No warm-up, as above. The hog runs into the heap floor, not a limit.
     let base = g.run("cat /proc/meminfo");
-    run_killed_for_memory(&mut g, "hog 64M --infallible --step 1M");
+    let _ = run_killed_for_memory(&mut g, "hog 64M --infallible --step 1M");
     let after = g.run("cat /proc/meminfo");
     assert_same(&base, &after, BASELINE_KEYS);
     assert_eq!(g.run("echo kernel fine"), "kernel fine\n");
@@ -260,7 +263,7 @@ fn four_sessions_beyond_the_overdraft_leave_the_heap_at_baseline() {
     let mut g = Guest::boot("session_max=4M");
     let base = g.run("cat /proc/meminfo");
     for _ in 0..4 {
-        run_killed_for_memory(&mut g, "hog 16M --infallible --step 1M");
+        let _ = run_killed_for_memory(&mut g, "hog 16M --infallible --step 1M");
         // The console shell exits; the kernel starts a new session.
         g.send(b"exit\r");
         g.expect("memquota: per-session kernel memory quotas");

@@ -107,9 +107,14 @@ impl fmt::Display for ExitStatus {
 
 /// Finds the account over its limit (the process's own, else the nearest
 /// ancestor), counts the kill there and describes it.
+///
+/// A process unwound after a refusal beyond the overdraft may have no
+/// account over its limit (the refused charge was never made): the nearest
+/// account with a limit is then the one that refused.
 pub(super) fn oom_report(process: &Process) -> OomReport {
     let mut id = process.account_id();
     let mut chosen = None;
+    let mut limited = None;
     while let Some(snap) = ACCOUNTS.snapshot(id) {
         // Over its max now, or once (only a forced charge takes the peak
         // past max): that is the level the process was forced over.
@@ -117,12 +122,15 @@ pub(super) fn oom_report(process: &Process) -> OomReport {
             chosen = Some(snap);
             break;
         }
+        if limited.is_none() && snap.max != Limit::Unlimited {
+            limited = Some(snap);
+        }
         match snap.parent {
             Some(p) if p != crate::heap::users_account().id() => id = p,
             _ => break,
         }
     }
-    let snap = chosen.or_else(|| process.account_snapshot());
+    let snap = chosen.or(limited).or_else(|| process.account_snapshot());
     let account = snap.map_or(process.account_id(), |s| s.id);
     let _ = ACCOUNTS.record_oom_kill(account);
     let snap = ACCOUNTS.snapshot(account).or(snap);
