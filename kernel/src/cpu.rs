@@ -15,7 +15,7 @@ pub struct PerCpu {
     pub scope: ScopeCell,
     /// Kernel locks held by the running code (locks mask IRQs, so this is
     /// also the running thread's count). Must be 0 at a context switch and
-    /// when a process is terminated on the spot.
+    /// when a process is unwound or terminated on the spot.
     lock_depth: AtomicU32,
     /// The timer asked for a reschedule at the next safe point.
     pub need_resched: AtomicBool,
