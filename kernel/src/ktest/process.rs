@@ -15,6 +15,7 @@ pub const TESTS: &[Test] = crate::tests![
     exit_releases_account_and_heap,
     over_limit_is_killed_at_a_safe_point,
     beyond_the_overdraft_is_unwound_running_every_destructor,
+    a_failure_during_an_unwind_ends_on_the_spot_and_the_next_unwinds,
     kill_stops_a_child_at_its_next_safe_point,
     another_sessions_process_cannot_be_killed,
 ];
@@ -188,6 +189,53 @@ fn beyond_the_overdraft_is_unwound_running_every_destructor() -> Result<(), Stri
         after.allocations,
         before.allocations
     );
+    Ok(())
+}
+
+/// A destructor that itself allocates beyond the overdraft.
+struct Greedy;
+
+impl Drop for Greedy {
+    fn drop(&mut self) {
+        let more: Vec<u8> = alloc::vec![3; 4 << 20];
+        core::hint::black_box(more);
+    }
+}
+
+fn a_failure_during_an_unwind_ends_on_the_spot_and_the_next_unwinds() -> Result<(), String> {
+    // The destructor run by the unwind fails again: that process cannot be
+    // unwound twice and is ended on the spot (what it held stays charged).
+    let (status, _) = run_session(
+        Limit::Bytes(1 << 20),
+        Box::new(|_| {
+            let _greedy = Greedy;
+            Ok(i32::try_from(hold_then_overdraw(2)).unwrap_or(1))
+        }),
+    )?;
+    ensure!(
+        matches!(status, ExitStatus::Terminated { .. }),
+        "status {status}"
+    );
+    // The abandoned unwind does not stop the next one.
+    let before = heap::snapshot();
+    GUARD_DROPPED.store(false, core::sync::atomic::Ordering::Relaxed);
+    let (status, _) = run_session(
+        Limit::Bytes(1 << 20),
+        Box::new(|_| {
+            let _guard = Guard;
+            Ok(i32::try_from(hold_then_overdraw(2)).unwrap_or(1))
+        }),
+    )?;
+    ensure!(
+        matches!(status, ExitStatus::OutOfMemory(_)),
+        "status {status}"
+    );
+    ensure!(
+        GUARD_DROPPED.load(core::sync::atomic::Ordering::Relaxed),
+        "the guard's destructor did not run"
+    );
+    drop(status);
+    same_heap(&before, &heap::snapshot())?;
     Ok(())
 }
 

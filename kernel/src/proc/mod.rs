@@ -95,6 +95,8 @@ pub struct Process {
     /// Its body is running inside the run loop's catch frame, so a panic
     /// in it may unwind to there.
     catching: AtomicBool,
+    /// Its thread raised the unwind in flight, which has not been caught.
+    unwinding: AtomicBool,
 }
 
 impl Process {

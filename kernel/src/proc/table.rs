@@ -97,6 +97,7 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
             thread: Once::new(),
             exited: WaitQueue::new(),
             catching: AtomicBool::new(false),
+            unwinding: AtomicBool::new(false),
         })
     });
     let scope = Scope {
@@ -138,6 +139,7 @@ fn run(process: &Arc<Process>, body: Body) {
     process.catching.store(true, Relaxed);
     let result = crate::arch::unwind::catch(|| body(process));
     process.catching.store(false, Relaxed);
+    process.unwinding.store(false, Relaxed);
     let status = match result {
         // Unwound after an allocation beyond its overdraft: killed for
         // memory, as at a safe point.
@@ -265,12 +267,19 @@ pub fn kill(by: &Process, pid: Pid) -> Result<(), ProcError> {
 pub fn unwind_current() {
     // Borrowed from the thread: no reference count may sit on the frames
     // this leaves behind.
-    let in_body = sched::try_with_current(|thread| {
-        super::of_thread(thread).is_some_and(|p| p.catching.load(Relaxed))
+    sched::try_with_current(|thread| {
+        // Not twice: a failure in a destructor that its own unwind runs
+        // leaves the flag set, for `terminate_current` to give the
+        // unwind up.
+        if let Some(process) = super::of_thread(thread)
+            && process.catching.load(Relaxed)
+            && !process.unwinding.swap(true, Relaxed)
+        {
+            crate::arch::unwind::raise();
+            // Not raised.
+            process.unwinding.store(false, Relaxed);
+        }
     });
-    if in_body == Some(true) {
-        crate::arch::unwind::raise();
-    }
 }
 
 /// Ends the running process on the spot, from the panic handler: its
@@ -283,6 +292,11 @@ pub fn terminate_current(process: &Arc<Process>, why: &core::panic::PanicInfo<'_
     // the thread; everything else stays charged.
     let stack = STACK_BYTES.next_multiple_of(16) + 16usize.max(quota::HEADER_SIZE);
     let leaked = current.saturating_sub(stack);
+    // Ended in the middle of its own unwind (a destructor it ran failed
+    // again): that unwind will never complete.
+    if process.unwinding.swap(false, Relaxed) {
+        crate::arch::unwind::abandon();
+    }
     crate::kprintln!(
         "\n{}[{}]: terminated on the spot ({}); {leaked} bytes stay charged to its account",
         process.name,

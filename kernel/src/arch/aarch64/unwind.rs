@@ -14,7 +14,8 @@
 //! the whole kernel; a [`raise`] while another is in flight (a destructor
 //! that blocked mid-unwind and let another thread fail) returns at once,
 //! as a raise with no catch frame above it does, and the caller falls back
-//! to what it would do without unwinding.
+//! to what it would do without unwinding. A thread ended in the middle of
+//! its own unwind gives the object back with [`abandon`].
 //!
 //! What this module does not know, and its callers must check: whether the
 //! frames to be unwound may be unwound at all (no lock held, no interrupt
@@ -95,6 +96,14 @@ pub fn raise() {
     // no catch frame it returns without having changed anything.
     let _reason = unsafe { _Unwind_RaiseException(exception) };
     // Not raised: the object is free again.
+    IN_FLIGHT.store(false, Ordering::Release);
+}
+
+/// Gives up the unwind in flight, whose thread is being ended without it
+/// completing (a panic it could not unwind from, in a destructor run by
+/// the unwind): that stack never runs again, so the exception object is
+/// free for the next [`raise`]. Call only from the thread that raised it.
+pub fn abandon() {
     IN_FLIGHT.store(false, Ordering::Release);
 }
 
