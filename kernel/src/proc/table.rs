@@ -275,7 +275,7 @@ pub fn unwind_current() {
             && process.catching.load(Relaxed)
             && !process.unwinding.swap(true, Relaxed)
         {
-            crate::arch::unwind::raise();
+            crate::arch::unwind::raise(u64::from(process.pid));
             // Not raised.
             process.unwinding.store(false, Relaxed);
         }
@@ -295,7 +295,7 @@ pub fn terminate_current(process: &Arc<Process>, why: &core::panic::PanicInfo<'_
     // Ended in the middle of its own unwind (a destructor it ran failed
     // again): that unwind will never complete.
     if process.unwinding.swap(false, Relaxed) {
-        crate::arch::unwind::abandon();
+        crate::arch::unwind::abandon(u64::from(process.pid));
     }
     crate::kprintln!(
         "\n{}[{}]: terminated on the spot ({}); {leaked} bytes stay charged to its account",

@@ -15,7 +15,9 @@
 //! that blocked mid-unwind and let another thread fail) returns at once,
 //! as a raise with no catch frame above it does, and the caller falls back
 //! to what it would do without unwinding. A thread ended in the middle of
-//! its own unwind gives the object back with [`abandon`].
+//! its own unwind gives the object back with [`abandon`]. Each raise names
+//! its owner, a nonzero id unique to the raising thread (the kernel passes
+//! the pid, never reused), so only that thread can give it back.
 //!
 //! What this module does not know, and its callers must check: whether the
 //! frames to be unwound may be unwound at all (no lock held, no interrupt
@@ -23,7 +25,7 @@
 
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use unwinding::abi::{
     _Unwind_DeleteException, _Unwind_RaiseException, UnwindException, UnwindReasonCode,
@@ -35,13 +37,15 @@ const CLASS: u64 = u64::from_be_bytes(*b"MQKERNEL");
 /// The one exception object (see the module doc).
 struct Slot(UnsafeCell<MaybeUninit<UnwindException>>);
 
-// SAFETY: the object is written only by the `raise` that set `IN_FLIGHT`
+// SAFETY: the object is written only by the `raise` that set `OWNER`
 // (and by the unwinder it hands the object to), and released by
-// `release` when that unwind is caught; no two unwinds use it at once.
+// `release` when that unwind is caught, or by `abandon` from its owner,
+// whose stack never runs again; no two unwinds use it at once.
 unsafe impl Sync for Slot {}
 
 static EXCEPTION: Slot = Slot(UnsafeCell::new(MaybeUninit::zeroed()));
-static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+/// Who raised the unwind in flight; 0 when none is.
+static OWNER: AtomicU64 = AtomicU64::new(0);
 
 /// An unwind that [`catch`] stopped: the frames inside it were unwound
 /// and their destructors ran.
@@ -56,24 +60,29 @@ pub struct Caught {
 /// when the unwind is caught.
 unsafe extern "C" fn release(_reason: UnwindReasonCode, exception: *mut UnwindException) {
     if core::ptr::eq(exception, EXCEPTION.0.get().cast::<UnwindException>()) {
-        IN_FLIGHT.store(false, Ordering::Release);
+        OWNER.store(0, Ordering::Release);
     }
 }
 
 /// Unwinds the running thread's stack to the nearest [`catch`] frame,
 /// running every destructor on the way; does not return then.
 ///
-/// Returns if unwinding is impossible: no catch frame is on this stack
-/// (phase 1 found none and nothing was changed), or another unwind is in
-/// flight. Callers must ensure every frame between here and that catch may
+/// `owner` is a nonzero id unique to the running thread (see the module
+/// doc). Returns if unwinding is impossible: no catch frame is on this
+/// stack (phase 1 found none and nothing was changed), another unwind is
+/// in flight, or `owner` is 0. Callers must ensure every frame between here and that catch may
 /// be unwound: in particular no interrupt (exception-return) frame lies
 /// between, and no frame holds a lock whose data it left half-updated.
-pub fn raise() {
-    if IN_FLIGHT.swap(true, Ordering::Acquire) {
+pub fn raise(owner: u64) {
+    if owner == 0
+        || OWNER
+            .compare_exchange(0, owner, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+    {
         return;
     }
     let exception = EXCEPTION.0.get().cast::<UnwindException>();
-    // SAFETY: `IN_FLIGHT` was clear, so no unwind owns the object and this
+    // SAFETY: `OWNER` was 0, so no unwind owns the object and this
     // raise has it to itself; a zeroed `UnwindException` is a valid value
     // (no cleanup, no stop function, zero private words), which is reset
     // here before the class and cleanup are set.
@@ -96,15 +105,15 @@ pub fn raise() {
     // no catch frame it returns without having changed anything.
     let _reason = unsafe { _Unwind_RaiseException(exception) };
     // Not raised: the object is free again.
-    IN_FLIGHT.store(false, Ordering::Release);
+    OWNER.store(0, Ordering::Release);
 }
 
 /// Gives up the unwind in flight, whose thread is being ended without it
 /// completing (a panic it could not unwind from, in a destructor run by
 /// the unwind): that stack never runs again, so the exception object is
-/// free for the next [`raise`]. Call only from the thread that raised it.
-pub fn abandon() {
-    IN_FLIGHT.store(false, Ordering::Release);
+/// free for the next [`raise`]. Does nothing unless `owner` raised it.
+pub fn abandon(owner: u64) {
+    let _ = OWNER.compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed);
 }
 
 /// Runs `f`; if an unwind started inside it (by [`raise`], or a foreign
