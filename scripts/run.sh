@@ -30,10 +30,9 @@ done
 
 setup_rust
 apt_install qemu-system-arm
+setup_nightly
 say "building the kernel ($profile)"
-(cd kernel && cargo build --profile "$profile" --quiet)
-dir=release
-[ "$profile" = dev ] && dir=debug
+elf="$(scripts/build-kernel.sh --profile "$profile")"
 say "booting: RAM $ram, boot parameters: ${append[*]:-(defaults)}"
 MEMQUOTA_RAM="$ram" MEMQUOTA_APPEND="${append[*]:-}" \
-    exec scripts/qemu.sh "target/aarch64-unknown-none/$dir/kernel"
+    exec scripts/qemu.sh "$elf"

@@ -4,9 +4,11 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# The toolchain pinned in rust-toolchain.toml, and the nightly used for Miri.
+# The stable toolchain pinned in rust-toolchain.toml (libraries, tests), and
+# the nightly pinned in kernel/rust-toolchain.toml (the kernel, and Miri).
 STABLE="$(sed -n 's/^channel = "\(.*\)"/\1/p' "$ROOT/rust-toolchain.toml")"
-MIRI_NIGHTLY="nightly-2026-05-20"
+NIGHTLY="$(sed -n 's/^channel = "\(.*\)"/\1/p' "$ROOT/kernel/rust-toolchain.toml")"
+MIRI_NIGHTLY="$NIGHTLY"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -30,6 +32,19 @@ setup_rust() {
         rustup toolchain install "$STABLE" --profile minimal \
             --component rustfmt,clippy --target aarch64-unknown-none
     fi
+}
+
+# The kernel's nightly, with the sources of core and alloc (`-Zbuild-std`)
+# and clippy.
+setup_nightly() {
+    need_rustup
+    if rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 \
+        && rustup component list --installed --toolchain "$NIGHTLY" | grep -q '^rust-src' \
+        && rustup component list --installed --toolchain "$NIGHTLY" | grep -q '^clippy'; then
+        return 0
+    fi
+    say "installing $NIGHTLY with rust-src and clippy (the kernel's toolchain)"
+    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src,clippy
 }
 
 # Miri needs a nightly; returns non-zero if it cannot be had.
@@ -68,5 +83,6 @@ apt_install() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     setup_rust
+    setup_nightly
     setup_miri
 fi

@@ -7,6 +7,7 @@ cd "$ROOT"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 setup_rust
+setup_nightly
 apt_install qemu-system-arm python3
 
 say "kernel layers: dependencies point down, unsafe only where allowed"
@@ -18,9 +19,12 @@ cargo fmt --all -- --check
 say "clippy (host crates, all targets)"
 cargo clippy --all-targets -- -D warnings
 
-say "clippy (every crate for aarch64-unknown-none)"
-cargo clippy --target aarch64-unknown-none -p quota -p procfs -p sshd -p kcore -p kernel -- -D warnings
-cargo clippy --target aarch64-unknown-none -p kernel --features ktest --target-dir target/ktest -- -D warnings
+say "clippy (the libraries for aarch64-unknown-none, stable)"
+cargo clippy --target aarch64-unknown-none -p quota -p procfs -p sshd -p kcore -- -D warnings
+
+say "clippy (the kernel, its nightly, normal and ktest builds)"
+scripts/build-kernel.sh --clippy
+scripts/build-kernel.sh --clippy --ktest
 
 say "build the library crates for aarch64-unknown-none"
 cargo build --target aarch64-unknown-none -p quota -p procfs -p sshd -p kcore

@@ -15,12 +15,15 @@ pub struct PerCpu {
     pub scope: ScopeCell,
     /// Kernel locks held by the running code (locks mask IRQs, so this is
     /// also the running thread's count). Must be 0 at a context switch and
-    /// when a process is terminated on the spot.
+    /// when a process is unwound or terminated on the spot.
     lock_depth: AtomicU32,
     /// The timer asked for a reschedule at the next safe point.
     pub need_resched: AtomicBool,
     /// An interrupt handler is running.
     pub in_interrupt: AtomicBool,
+    /// The panic being raised is an allocation failure (set by the
+    /// allocation error handler, taken by the panic handler).
+    pub alloc_failed: AtomicBool,
 }
 
 impl PerCpu {
@@ -30,6 +33,7 @@ impl PerCpu {
             lock_depth: AtomicU32::new(0),
             need_resched: AtomicBool::new(false),
             in_interrupt: AtomicBool::new(false),
+            alloc_failed: AtomicBool::new(false),
         }
     }
 

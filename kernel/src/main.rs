@@ -15,6 +15,16 @@
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
+// The kernel is built with `panic = "unwind"` on a pinned nightly
+// (kernel/rust-toolchain.toml): `catch_unwind` for `arch::unwind::catch`,
+// `can_unwind` to never unwind a panic that must not be, and an allocation
+// error handler that panics unwindably (the default one in `alloc` panics
+// with a `nounwind` panic, which cannot be unwound).
+#![feature(core_intrinsics, panic_can_unwind, alloc_error_handler)]
+#![allow(
+    internal_features,
+    reason = "core_intrinsics: catch_unwind has no stable form in no_std"
+)]
 
 extern crate alloc;
 

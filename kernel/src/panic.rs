@@ -1,15 +1,22 @@
-//! Faults and panics: the one process at fault ends, or, when that cannot
-//! be done safely, the kernel halts once with a full report.
+//! Faults, panics and allocation failures: the one process at fault ends,
+//! or, when that cannot be done safely, the kernel halts once with a full
+//! report.
 //!
+//! - An allocation that cannot be had (beyond a process's overdraft, or the
+//!   heap exhausted) panics, unwindably. In a process's body, holding no
+//!   lock, with IRQs enabled and outside any interrupt handler, the panic
+//!   unwinds the process to its run loop, which frees everything it held
+//!   and exits it killed for memory (`proc::unwind_current`).
 //! - A process that overflows its stack faults on the guard page; the fault
 //!   is handled on the exception stack and the process is restarted at
 //!   [`stack_overflow`] on its own stack reset to its top, which ends it on
 //!   the spot (nothing on the overflowed stack can be unwound).
-//! - A panic in a process that holds no lock and is not in an interrupt
-//!   handler ends that process on the spot.
+//! - Any other panic in a process that holds no lock and is not in an
+//!   interrupt handler ends that process on the spot.
 //! - Anything else (a fault or panic in the kernel proper, with a lock
 //!   held, in an interrupt handler, or inside this fatal path itself) halts.
 
+use core::alloc::Layout;
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
@@ -128,16 +135,40 @@ pub fn fatal_exception(fault: &Fault) -> ! {
     halt();
 }
 
+/// Where `handle_alloc_error` lands. The default handler in `alloc` panics
+/// with a `nounwind` panic, which can never be unwound; this one panics
+/// like `panic!`, and notes that the panic is an allocation failure.
+#[alloc_error_handler]
+fn alloc_error(layout: Layout) -> ! {
+    crate::cpu::this().alloc_failed.store(true, Relaxed);
+    panic!("memory allocation of {} bytes failed", layout.size())
+}
+
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    crate::arch::irq_mask::save_and_mask();
-    crate::console::ensure_output();
+    let saved = crate::arch::irq_mask::save_and_mask();
     // In a process that holds no kernel lock and is not in an interrupt
     // handler, nothing shared is half-updated (shared state lives behind
-    // locks): end just that process. This is where an infallible allocation
-    // beyond the overdraft lands (`handle_alloc_error` panics).
+    // locks): end just that process.
     let cpu = crate::cpu::this();
-    if cpu.lock_depth() == 0 && !cpu.in_interrupt.load(core::sync::atomic::Ordering::Relaxed) {
+    let alloc_failed = cpu.alloc_failed.swap(false, Relaxed);
+    let process_may_end = cpu.lock_depth() == 0 && !cpu.in_interrupt.load(Relaxed);
+    // An allocation failure is unwound: every destructor of the process
+    // runs and it exits killed for memory. Not if IRQs were masked (the
+    // code was switching threads or masking on purpose, without a lock),
+    // nor if this panic may not unwind (one raised while unwinding, in a
+    // destructor). `unwind_current` returns if it cannot unwind.
+    if process_may_end
+        && alloc_failed
+        && info.can_unwind()
+        && !crate::arch::irq_mask::was_masked(saved)
+    {
+        crate::arch::irq_mask::restore(saved);
+        crate::proc::unwind_current();
+        crate::arch::irq_mask::save_and_mask();
+    }
+    crate::console::ensure_output();
+    if process_may_end {
         // Borrowed from the thread: nothing on this never-unwound stack may
         // hold the process alive.
         crate::sched::try_with_current(|thread| {

@@ -31,27 +31,28 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the release kernel with `features` into `target_dir` (relative
-/// to the workspace) and returns the ELF's path.
+/// Builds the release kernel with `features` (only `ktest` exists) into
+/// `target_dir` (relative to the workspace) and returns the ELF's path.
+///
+/// The kernel is built by `scripts/build-kernel.sh`, as everywhere else:
+/// with its own nightly, not the stable cargo running these tests.
 ///
 /// # Panics
 /// If the build fails.
 pub fn build_kernel(features: &[&str], target_dir: &str) -> PathBuf {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .args(["build", "--release", "--quiet", "--target-dir"])
-        .arg(root().join(target_dir));
-    if !features.is_empty() {
-        cargo.args(["--features", &features.join(",")]);
+    let mut build = Command::new(root().join("scripts/build-kernel.sh"));
+    build.arg("--target-dir").arg(root().join(target_dir));
+    for feature in features {
+        assert_eq!(*feature, "ktest", "the kernel's only feature is ktest");
+        build.arg("--ktest");
     }
-    let status = cargo
-        .current_dir(root().join("kernel"))
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building the kernel failed");
-    root()
-        .join(target_dir)
-        .join("aarch64-unknown-none/release/kernel")
+    let output = build
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/build-kernel.sh");
+    assert!(output.status.success(), "building the kernel failed");
+    let elf = String::from_utf8(output.stdout).expect("a UTF-8 path");
+    PathBuf::from(elf.trim())
 }
 
 /// The release kernel, built once per test binary.

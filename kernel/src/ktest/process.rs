@@ -14,6 +14,8 @@ use crate::proc::{self, Body, ExitStatus, ProcState, Spawn};
 pub const TESTS: &[Test] = crate::tests![
     exit_releases_account_and_heap,
     over_limit_is_killed_at_a_safe_point,
+    beyond_the_overdraft_is_unwound_running_every_destructor,
+    a_failure_during_an_unwind_ends_on_the_spot_and_the_next_unwinds,
     kill_stops_a_child_at_its_next_safe_point,
     another_sessions_process_cannot_be_killed,
     a_stack_overflow_ends_only_its_process,
@@ -131,6 +133,114 @@ fn over_limit_is_killed_at_a_safe_point() -> Result<(), String> {
     drop(report);
     let after = heap::snapshot();
     same_heap(&before, &after)?;
+    Ok(())
+}
+
+/// Set by [`Guard`]'s drop.
+static GUARD_DROPPED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// A destructor that must run when its frame is unwound.
+struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        GUARD_DROPPED.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Holds a `Vec` in each of `depth` frames, then allocates, infallibly,
+/// far beyond the session's limit and its overdraft.
+#[inline(never)]
+fn hold_then_overdraw(depth: usize) -> usize {
+    let held: Vec<u8> = alloc::vec![1; 32 << 10];
+    if depth == 0 {
+        let huge: Vec<u8> = alloc::vec![2; 4 << 20];
+        return huge.len() + held.len();
+    }
+    core::hint::black_box(hold_then_overdraw(depth - 1)) + held.len()
+}
+
+fn beyond_the_overdraft_is_unwound_running_every_destructor() -> Result<(), String> {
+    let before = heap::snapshot();
+    GUARD_DROPPED.store(false, core::sync::atomic::Ordering::Relaxed);
+    let (status, account) = run_session(
+        Limit::Bytes(1 << 20),
+        Box::new(|_| {
+            let _guard = Guard;
+            let names: Vec<String> = (0..8).map(|i| alloc::format!("block {i}")).collect();
+            let n = hold_then_overdraw(6);
+            // Never reached: the allocation above cannot be had.
+            Ok(i32::try_from(n + names.len()).unwrap_or(1))
+        }),
+    )?;
+    ensure!(
+        GUARD_DROPPED.load(core::sync::atomic::Ordering::Relaxed),
+        "the guard's destructor did not run"
+    );
+    let ExitStatus::OutOfMemory(report) = status else {
+        return Err(alloc::format!("status {status}"));
+    };
+    ensure!(report.events.oom_kill == 1, "events {:?}", report.events);
+    ensure!(
+        ACCOUNTS.snapshot(account).is_none(),
+        "the session account was not released"
+    );
+    drop(report);
+    let after = heap::snapshot();
+    same_heap(&before, &after)?;
+    ensure!(
+        after.allocations == before.allocations,
+        "allocations {} after, {} before",
+        after.allocations,
+        before.allocations
+    );
+    Ok(())
+}
+
+/// A destructor that itself allocates beyond the overdraft.
+struct Greedy;
+
+impl Drop for Greedy {
+    fn drop(&mut self) {
+        let more: Vec<u8> = alloc::vec![3; 4 << 20];
+        core::hint::black_box(more);
+    }
+}
+
+fn a_failure_during_an_unwind_ends_on_the_spot_and_the_next_unwinds() -> Result<(), String> {
+    // The destructor run by the unwind fails again: that process cannot be
+    // unwound twice and is ended on the spot (what it held stays charged).
+    let (status, _) = run_session(
+        Limit::Bytes(1 << 20),
+        Box::new(|_| {
+            let _greedy = Greedy;
+            Ok(i32::try_from(hold_then_overdraw(2)).unwrap_or(1))
+        }),
+    )?;
+    ensure!(
+        matches!(status, ExitStatus::Terminated { .. }),
+        "status {status}"
+    );
+    // The abandoned unwind does not stop the next one.
+    let before = heap::snapshot();
+    GUARD_DROPPED.store(false, core::sync::atomic::Ordering::Relaxed);
+    let (status, _) = run_session(
+        Limit::Bytes(1 << 20),
+        Box::new(|_| {
+            let _guard = Guard;
+            Ok(i32::try_from(hold_then_overdraw(2)).unwrap_or(1))
+        }),
+    )?;
+    ensure!(
+        matches!(status, ExitStatus::OutOfMemory(_)),
+        "status {status}"
+    );
+    ensure!(
+        GUARD_DROPPED.load(core::sync::atomic::Ordering::Relaxed),
+        "the guard's destructor did not run"
+    );
+    drop(status);
+    same_heap(&before, &heap::snapshot())?;
     Ok(())
 }
 

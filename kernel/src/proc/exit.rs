@@ -135,9 +135,14 @@ impl fmt::Display for ExitStatus {
 
 /// Finds the account over its limit (the process's own, else the nearest
 /// ancestor), counts the kill there and describes it.
+///
+/// A process unwound after a refusal beyond the overdraft may have no
+/// account over its limit (the refused charge was never made): the nearest
+/// account with a limit is then the one that refused.
 pub(super) fn oom_report(process: &Process) -> OomReport {
     let mut id = process.account_id();
     let mut chosen = None;
+    let mut limited = None;
     while let Some(snap) = ACCOUNTS.snapshot(id) {
         // Over its max now, or once (only a forced charge takes the peak
         // past max): that is the level the process was forced over.
@@ -145,31 +150,46 @@ pub(super) fn oom_report(process: &Process) -> OomReport {
             chosen = Some(snap);
             break;
         }
+        if limited.is_none() && snap.max != Limit::Unlimited {
+            limited = Some(snap);
+        }
         match snap.parent {
             Some(p) if p != crate::heap::users_account().id() => id = p,
             _ => break,
         }
     }
-    let over_limit = chosen.is_some();
-    let snap = chosen.or_else(|| process.account_snapshot());
+    // A refusal beyond the overdraft committed nothing: judge "near" a
+    // limit or the floor by the peak and a margin of what one refused step
+    // could have been.
+    let margin = quota::DEFAULT_OVERDRAFT + (1 << 20);
+    let near = |used: usize, limit: Limit| match limit {
+        Limit::Bytes(max) => used.saturating_add(margin) >= max,
+        Limit::Unlimited => false,
+    };
+    let heap = crate::heap::snapshot();
+    let near_floor = near(
+        heap.table.kernel_bytes + heap.table.user_bytes,
+        heap.table.heap_budget,
+    );
+    let near_limit = limited.filter(|l| near(l.peak, l.max));
+    let injecting = ACCOUNTS.fault_policy() != quota::FaultPolicy::Off;
+    let (snap, floor) = match (chosen, near_limit) {
+        (Some(over), _) => (Some(over), None),
+        (None, _) if near_floor => (process.account_snapshot(), Some(heap.floor)),
+        (None, Some(limit)) => (Some(limit), None),
+        (None, None) if injecting => (process.account_snapshot(), None),
+        (None, None) => (
+            limited.or_else(|| process.account_snapshot()),
+            limited.is_none().then_some(heap.floor),
+        ),
+    };
     let account = snap.map_or(process.account_id(), |s| s.id);
     let _ = ACCOUNTS.record_oom_kill(account);
     let snap = ACCOUNTS.snapshot(account).or(snap);
-    // No level went over its max: the charge was forced past the heap's
-    // floor instead.
-    let heap = crate::heap::snapshot();
-    let near_floor = match heap.table.heap_budget {
-        Limit::Bytes(budget) => {
-            heap.table.kernel_bytes + heap.table.user_bytes + quota::DEFAULT_OVERDRAFT + (1 << 20)
-                >= budget
-        }
-        Limit::Unlimited => false,
-    };
-    let cause = if !over_limit && !near_floor && ACCOUNTS.fault_policy() != quota::FaultPolicy::Off
-    {
+    let cause = if let Some(floor) = floor {
+        OomCause::HeapFloor { floor }
+    } else if chosen.is_none() && near_limit.is_none() && injecting && !near_floor {
         OomCause::Injected
-    } else if !over_limit {
-        OomCause::HeapFloor { floor: heap.floor }
     } else if account == process.session.account.id() && !process.is_leader() {
         OomCause::SessionLimit
     } else {

@@ -13,6 +13,15 @@
 //! with `?` and returns, its destructors free what it holds, and the
 //! process's run loop (the only place that does) turns the `Stop` into its
 //! exit status.
+//!
+//! # Unwound beyond the overdraft
+//! An allocation the allocator must refuse outright (beyond the overdraft)
+//! panics in code that cannot handle failure. If the process's thread holds
+//! no lock and is not in an interrupt handler, the panic handler unwinds it
+//! ([`unwind_current`]) to the catch frame around its body in the run loop:
+//! every destructor on the way runs, and the process exits killed for
+//! memory, exactly as at a safe point. Only where unwinding is impossible
+//! is it ended on the spot ([`terminate_current`]).
 
 mod error;
 mod exit;
@@ -21,7 +30,8 @@ mod table;
 pub use error::ProcError;
 pub use exit::{ExitStatus, OomReport};
 pub use table::{
-    Body, Spawn, find, kill, list, owner_of, spawn, terminate_current, try_wait, wait, wait_exit,
+    Body, Spawn, find, kill, list, owner_of, spawn, terminate_current, try_wait, unwind_current,
+    wait, wait_exit,
 };
 
 use alloc::string::String;
@@ -141,6 +151,11 @@ pub struct Process {
     oom: IrqMutex<Option<OomReport>>,
     thread: Once<Weak<Thread>>,
     exited: WaitQueue,
+    /// Its body is running inside the run loop's catch frame, so a panic
+    /// in it may unwind to there.
+    catching: AtomicBool,
+    /// Its thread raised the unwind in flight, which has not been caught.
+    unwinding: AtomicBool,
 }
 
 impl Process {

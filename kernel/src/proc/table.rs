@@ -132,6 +132,8 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
             oom: IrqMutex::new(None),
             thread: Once::new(),
             exited: WaitQueue::new(),
+            catching: AtomicBool::new(false),
+            unwinding: AtomicBool::new(false),
         })
     });
     let scope = Scope {
@@ -182,17 +184,31 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
 
 /// The body of every process thread.
 fn run(process: &Arc<Process>, body: Body) {
-    // The body's locals are dropped when it returns: a killed process's
-    // memory is freed here, before its status is published.
-    let result = body(process);
+    // The body's locals are dropped when it returns, or when it is unwound
+    // to here (`unwind_current`): a killed process's memory is freed before
+    // its status is published.
+    process.catching.store(true, Relaxed);
+    let result = crate::arch::unwind::catch(|| body(process));
+    process.catching.store(false, Relaxed);
+    process.unwinding.store(false, Relaxed);
     let status = match result {
+        // Unwound after an allocation beyond its overdraft: killed for
+        // memory, as at a safe point.
+        Err(_) | Ok(Err(Stop::OutOfMemory)) => oom_status(process),
+        Ok(result) => exit_status(process, result),
+    };
+    finish(process, status);
+}
+
+/// The status of a body that returned.
+fn exit_status(process: &Process, result: Result<i32, Stop>) -> ExitStatus {
+    match result {
         Err(Stop::OutOfMemory) => oom_status(process),
         _ if ACCOUNTS.kill_pending(process.account_id()) => oom_status(process),
         Ok(code) => ExitStatus::Code(code),
         Err(Stop::Killed) => ExitStatus::Killed,
         Err(Stop::Interrupted) => ExitStatus::Interrupted,
-    };
-    finish(process, status);
+    }
 }
 
 fn oom_status(process: &Process) -> ExitStatus {
@@ -299,6 +315,33 @@ pub fn kill(by: &Process, pid: Pid) -> Result<(), ProcError> {
     Ok(())
 }
 
+/// Unwinds the running process's body to its run loop, from the panic
+/// handler: every destructor on its stack runs, and it exits killed for
+/// memory (see the module doc). Does not return then.
+///
+/// Returns if the running thread is not a process inside its body, or the
+/// unwind cannot start. The caller has checked that the thread holds no
+/// kernel lock, is not in an interrupt handler, had IRQs enabled (so it
+/// was not inside the scheduler) and that the panic may unwind; it has
+/// restored the IRQ state the panic interrupted.
+pub fn unwind_current() {
+    // Borrowed from the thread: no reference count may sit on the frames
+    // this leaves behind.
+    sched::try_with_current(|thread| {
+        // Not twice: a failure in a destructor that its own unwind runs
+        // leaves the flag set, for `terminate_current` to give the
+        // unwind up.
+        if let Some(process) = super::of_thread(thread)
+            && process.catching.load(Relaxed)
+            && !process.unwinding.swap(true, Relaxed)
+        {
+            crate::arch::unwind::raise(u64::from(process.pid));
+            // Not raised.
+            process.unwinding.store(false, Relaxed);
+        }
+    });
+}
+
 /// Ends the running process on the spot, from the panic handler: its
 /// destructors do not run, so what it had allocated stays charged to its
 /// account and is reported as leaked. The caller has checked that the
@@ -320,6 +363,11 @@ pub fn terminate_current(process: &Arc<Process>, why: &dyn core::fmt::Display) -
     // the thread; everything else stays charged.
     let stack = sched::with_current(Thread::stack_block_bytes) + 16usize.max(quota::HEADER_SIZE);
     let leaked = current.saturating_sub(stack);
+    // Ended in the middle of its own unwind (a destructor it ran failed
+    // again): that unwind will never complete.
+    if process.unwinding.swap(false, Relaxed) {
+        crate::arch::unwind::abandon(u64::from(process.pid));
+    }
     crate::kprintln!(
         "\n{}[{}]: terminated on the spot ({why}); {leaked} bytes stay charged to its account",
         process.name,

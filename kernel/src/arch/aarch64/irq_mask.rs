@@ -16,6 +16,11 @@ pub fn restore(saved: u64) {
     DAIF.set(saved);
 }
 
+/// Whether IRQs were masked in a DAIF value from [`save_and_mask`].
+pub fn was_masked(saved: u64) -> bool {
+    DAIF::I.is_set(saved)
+}
+
 /// Unmasks IRQs (only).
 pub fn enable() {
     DAIF.modify(DAIF::I::Unmasked);

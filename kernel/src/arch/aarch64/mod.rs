@@ -19,3 +19,4 @@ pub mod semihost;
 pub mod stack;
 pub mod timer;
 pub mod uart;
+pub mod unwind;
