@@ -201,6 +201,9 @@ impl Guest {
     }
 
     /// Like [`Guest::expect`], but gives up after `wait`: `None` then.
+    ///
+    /// # Panics
+    /// If the output lock is poisoned.
     pub fn expect_within(&mut self, pattern: &str, wait: Duration) -> Option<String> {
         let deadline = Instant::now() + wait;
         let needle = pattern.as_bytes();

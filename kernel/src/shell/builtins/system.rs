@@ -59,6 +59,14 @@ pub(super) fn kill(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
         // Killing itself takes effect at once.
         Ok(()) => {
             ctx.check()?;
+            // Give the target up to a second to reach its safe point and
+            // exit, so the shell reports it before its next prompt.
+            for _ in 0..TICK_HZ {
+                if proc::find(pid).is_none_or(|p| matches!(p.state(), ProcState::Exited(_))) {
+                    break;
+                }
+                ctx.sleep(1)?;
+            }
             Ok(0)
         }
         Err(e) => {
