@@ -9,12 +9,17 @@
 //! for. While one is set (and alive), Ctrl-C does not enter the ring: it
 //! sends that thread [`Signal::Interrupt`] and wakes it.
 
-use alloc::sync::{Arc, Weak};
+#[cfg(not(feature = "ktest"))]
+use alloc::sync::Arc;
+use alloc::sync::Weak;
 use core::fmt::{self, Write};
 
 use crate::arch::uart::Pl011;
-use crate::sched::{Signal, Stop, Thread, ThreadState, WaitQueue};
+#[cfg(not(feature = "ktest"))]
+use crate::sched::Stop;
+use crate::sched::{Signal, Thread, ThreadState, WaitQueue};
 use crate::sync::IrqMutex;
+#[cfg(not(feature = "ktest"))]
 use crate::tty::Terminal;
 
 /// Bytes of typed input held until read.
@@ -54,6 +59,7 @@ pub fn ensure_output() {
 
 /// Makes `thread` the foreground job (`None`: no job; Ctrl-C goes to the
 /// reader as a byte).
+#[cfg(not(feature = "ktest"))]
 pub fn set_foreground(thread: Option<&Arc<Thread>>) {
     let weak = thread.map(Arc::downgrade);
     let old = core::mem::replace(&mut *FOREGROUND.lock(), weak);
@@ -61,6 +67,7 @@ pub fn set_foreground(thread: Option<&Arc<Thread>>) {
 }
 
 /// Clears the foreground job if it is `thread`.
+#[cfg(not(feature = "ktest"))]
 pub fn clear_foreground_if(thread: &Thread) {
     let mut foreground = FOREGROUND.lock();
     if foreground
@@ -196,8 +203,10 @@ pub fn on_interrupt() {
 
 /// The console as a [`Terminal`]: the operator types at it. Its output
 /// never blocks and it has no separate error output.
+#[cfg(not(feature = "ktest"))]
 pub struct ConsoleTerminal;
 
+#[cfg(not(feature = "ktest"))]
 impl Terminal for ConsoleTerminal {
     fn read(&self, buf: &mut [u8]) -> Result<usize, Stop> {
         read(buf)
@@ -226,6 +235,7 @@ impl Terminal for ConsoleTerminal {
 ///
 /// # Errors
 /// The [`Stop`] if the calling thread must stop while waiting.
+#[cfg(not(feature = "ktest"))]
 pub fn read(buf: &mut [u8]) -> Result<usize, Stop> {
     let mut n = 0;
     READERS.wait_until(|| {

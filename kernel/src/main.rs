@@ -41,7 +41,6 @@ mod ktest;
 mod panic;
 mod proc;
 mod sched;
-#[cfg(not(feature = "ktest"))]
 mod shell;
 mod sync;
 mod time;

@@ -11,6 +11,7 @@ mod files;
 mod process;
 mod procfs_vfs;
 mod scheduler;
+mod shell;
 
 use alloc::string::String;
 
@@ -55,6 +56,7 @@ const SUITES: &[&[Test]] = &[
     process::TESTS,
     procfs_vfs::TESTS,
     files::TESTS,
+    shell::TESTS,
 ];
 
 /// Runs every case, prints a summary and exits QEMU with the result.

@@ -7,7 +7,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
-use quota::{AccountFlags, Limit, NewAccount, Scope};
+use quota::{Account, AccountFlags, Limit, NewAccount, Scope};
 use spin::Once;
 
 use super::{ExitStatus, Pid, ProcError, ProcState, Process, Session};
@@ -61,24 +61,18 @@ pub fn owner_of(tag: u64) -> (Pid, Pid) {
     ((tag & 0xffff_ffff) as Pid, (tag >> 32) as Pid)
 }
 
-/// Starts a process running `body`.
-///
-/// Its account is created first (under its session's, or, for a new
-/// session, a session account under `users`); its stack is charged to it
-/// and refused, not forced, over the limit. The bookkeeping is the kernel's.
-///
-/// # Errors
-/// [`ProcError::NoMemory`] if the account table is full or the stack
-/// cannot be charged, [`ProcError::TooMany`] if every thread slot is taken;
-/// nothing is left behind.
-pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
-    let operator = spec.operator && spec.parent.as_ref().is_none_or(|p| p.session.root);
-    let pid = NEXT_PID.fetch_add(1, Relaxed);
+/// The session a new process joins (a new one if it has no parent) and its
+/// own account (`None` for a session leader, which charges the session's).
+fn session_and_account(
+    spec: &Spawn,
+    pid: Pid,
+    operator: bool,
+) -> Result<(Arc<Session>, Option<Account<'static>>), ProcError> {
     let user = |sid| NewAccount {
         flags: AccountFlags::empty(),
         tag: tag(pid, sid),
     };
-    let (session, account) = if let Some(parent) = &spec.parent {
+    if let Some(parent) = &spec.parent {
         let session = parent.session.clone();
         session.take_pid(operator)?;
         let under = if operator {
@@ -92,33 +86,48 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
                 session.release_pid();
                 ProcError::NoMemory
             })?;
-        (session, Some(account))
+        return Ok((session, Some(account)));
+    }
+    let under = if operator {
+        heap::operator_account()
     } else {
-        let under = if operator {
-            heap::operator_account()
-        } else {
-            heap::users_account()
-        };
-        let account = ACCOUNTS
-            .create(Some(under), user(pid))
-            .map_err(|_| ProcError::NoMemory)?;
-        let _ = ACCOUNTS.set_max(account.id(), spec.session_max);
-        let session = heap::as_kernel(|| {
-            Arc::new(Session {
-                sid: pid,
-                root: spec.root_session,
-                account,
-                pids: AtomicU32::new(1),
-                pids_max: AtomicU32::new(
-                    procfs::PidsMax::from_count(spec.pids_max)
-                        .unwrap_or(procfs::PidsMax::UNLIMITED)
-                        .to_raw(),
-                ),
-                ended: AtomicBool::new(false),
-            })
-        });
-        (session, None)
+        heap::users_account()
     };
+    let account = ACCOUNTS
+        .create(Some(under), user(pid))
+        .map_err(|_| ProcError::NoMemory)?;
+    let _ = ACCOUNTS.set_max(account.id(), spec.session_max);
+    let session = heap::as_kernel(|| {
+        Arc::new(Session {
+            sid: pid,
+            root: spec.root_session,
+            account,
+            pids: AtomicU32::new(1),
+            pids_max: AtomicU32::new(
+                procfs::PidsMax::from_count(spec.pids_max)
+                    .unwrap_or(procfs::PidsMax::UNLIMITED)
+                    .to_raw(),
+            ),
+            ended: AtomicBool::new(false),
+        })
+    });
+    Ok((session, None))
+}
+
+/// Starts a process running `body`.
+///
+/// Its account is created first (under its session's, or, for a new
+/// session, a session account under `users`); its stack is charged to it
+/// and refused, not forced, over the limit. The bookkeeping is the kernel's.
+///
+/// # Errors
+/// [`ProcError::NoMemory`] if the account table is full or the stack
+/// cannot be charged, [`ProcError::TooMany`] if every thread slot is taken;
+/// nothing is left behind.
+pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
+    let operator = spec.operator && spec.parent.as_ref().is_none_or(|p| p.session.root);
+    let pid = NEXT_PID.fetch_add(1, Relaxed);
+    let (session, account) = session_and_account(&spec, pid, operator)?;
     let process = heap::as_kernel(|| {
         Arc::new(Process {
             pid,
