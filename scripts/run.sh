@@ -5,6 +5,8 @@
 #
 #   scripts/run.sh [--ram SIZE] [--heap SIZE] [--floor SIZE]
 #                  [--session-max SIZE] [--emergency SIZE] [--debug]
+#                  [--append 'KEY=VALUE ...']   (any boot parameter: pids_max,
+#                  tmp_size, operator_reserve, failslab; ARCHITECTURE.md)
 #
 # SIZE takes K/M/G suffixes. Defaults: 128M of RAM, a heap of a quarter of
 # RAM, a floor of an eighth of the heap, sessions limited to 8M.
@@ -22,8 +24,9 @@ while [ $# -gt 0 ]; do
         --floor) append+=("floor=${2:?--floor needs a size}"); shift 2 ;;
         --session-max) append+=("session_max=${2:?--session-max needs a size}"); shift 2 ;;
         --emergency) append+=("emergency=${2:?--emergency needs a size}"); shift 2 ;;
+        --append) append+=(${2:?--append needs boot parameters}); shift 2 ;;
         --debug) profile=dev; shift ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done

@@ -181,9 +181,18 @@ impl Guest {
         let needle = pattern.as_bytes();
         let (lock, cv) = &*self.output;
         let mut out = lock.lock().expect("output lock");
+        let mut searched: usize = 0;
         loop {
             let unread = &out[self.seen..];
-            if let Some(at) = unread.windows(needle.len()).position(|w| w == needle) {
+            // Search only what arrived since the last look (plus the
+            // pattern's length less one): a flood of output stays linear.
+            let from = searched.saturating_sub(needle.len().saturating_sub(1));
+            let found = unread[from.min(unread.len())..]
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .map(|at| at + from);
+            searched = unread.len();
+            if let Some(at) = found {
                 let end = at + needle.len();
                 let text = String::from_utf8_lossy(&unread[..end]).into_owned();
                 self.seen += end;
@@ -209,9 +218,18 @@ impl Guest {
         let needle = pattern.as_bytes();
         let (lock, cv) = &*self.output;
         let mut out = lock.lock().expect("output lock");
+        let mut searched: usize = 0;
         loop {
             let unread = &out[self.seen..];
-            if let Some(at) = unread.windows(needle.len()).position(|w| w == needle) {
+            // Search only what arrived since the last look (plus the
+            // pattern's length less one): a flood of output stays linear.
+            let from = searched.saturating_sub(needle.len().saturating_sub(1));
+            let found = unread[from.min(unread.len())..]
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .map(|at| at + from);
+            searched = unread.len();
+            if let Some(at) = found {
                 let end = at + needle.len();
                 let text = String::from_utf8_lossy(&unread[..end]).into_owned();
                 self.seen += end;
