@@ -8,6 +8,7 @@
 
 mod accounts;
 mod files;
+mod network;
 mod process;
 mod procfs_vfs;
 mod scheduler;
@@ -55,6 +56,7 @@ const SUITES: &[&[Test]] = &[
     process::TESTS,
     procfs_vfs::TESTS,
     files::TESTS,
+    network::TESTS,
 ];
 
 /// Runs every case, prints a summary and exits QEMU with the result.
