@@ -1,4 +1,4 @@
-//! Kernel randomness: a ChaCha20 keystream keyed from the CPU's `RNDR`.
+//! Kernel randomness: a `ChaCha20` keystream keyed from the CPU's `RNDR`.
 //!
 //! [`init`] seeds the generator with 256 bits of key and 96 of nonce read
 //! from `RNDR`. If the CPU has no `RNDR`, or it keeps failing, [`init`]

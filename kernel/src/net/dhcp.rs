@@ -60,8 +60,7 @@ impl Dhcp {
                 self.leased = false;
                 self.fallback_at = Some(now);
             }
-            Some(dhcpv4::Event::Deconfigured) => {}
-            None => {}
+            Some(dhcpv4::Event::Deconfigured) | None => {}
         }
         if let Some(at) = self.fallback_at
             && now >= at

@@ -353,7 +353,7 @@ impl Drop for TcpStream {
 /// Frees the sockets of dropped connections that finished closing, and
 /// resets those past their linger time. Returns when to look again.
 pub(super) fn reap(net: &mut Net, now: u64) -> Option<u64> {
-    let mut next: Option<u64> = None;
+    let mut due: Option<u64> = None;
     let sockets = &mut net.sockets;
     net.orphans.retain(|orphan| {
         let socket = sockets.get_mut::<tcp::Socket>(orphan.handle);
@@ -365,14 +365,14 @@ pub(super) fn reap(net: &mut Net, now: u64) -> Option<u64> {
             _ if now >= orphan.deadline => {
                 socket.abort();
                 // Freed at the next round, once the reset has gone out.
-                next = Some(now);
+                due = Some(now);
                 true
             }
             _ => {
-                next = Some(next.map_or(orphan.deadline, |n| n.min(orphan.deadline)));
+                due = Some(due.map_or(orphan.deadline, |d| d.min(orphan.deadline)));
                 true
             }
         }
     });
-    next
+    due
 }

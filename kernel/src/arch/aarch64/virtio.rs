@@ -51,7 +51,7 @@ pub fn claim(base: usize, size: usize, wanted: DeviceType) -> Option<Mmio> {
     if base == 0 || !mmu::is_device(base) || !mmu::is_device(end - 1) {
         return None;
     }
-    if base % 4 != 0 || size < size_of::<VirtIOHeader>() {
+    if !base.is_multiple_of(4) || size < size_of::<VirtIOHeader>() {
         return None;
     }
     if CLAIMED.iter().any(|c| c.load(Ordering::Acquire) == base) {
