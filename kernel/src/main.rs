@@ -146,6 +146,8 @@ fn start_network(info: &bootinfo::BootInfo) {
 /// it exits.
 #[cfg(not(feature = "ktest"))]
 fn console_sessions(params: cmdline::Params) {
+    // A kernel thread is never signalled, so this only returns when up.
+    let _ = net::wait_up();
     loop {
         banner(params);
         let spawn = |operator| proc::Spawn {

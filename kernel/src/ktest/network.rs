@@ -1,5 +1,5 @@
 //! Randomness and the network, from inside: `RNDR`, the CSPRNG over it,
-//! the virtio-net card, and a listener whose account cannot pay.
+//! the virtio-net card and its address, and a listener whose account cannot pay.
 
 use alloc::string::String;
 
@@ -39,6 +39,7 @@ fn rng_fills_differ() -> Result<(), String> {
 }
 
 fn the_virtio_net_card_was_found() -> Result<(), String> {
+    crate::net::wait_up().map_err(|e| alloc::format!("waiting for an address: {e:?}"))?;
     let card = crate::net::card();
     ensure!(card.is_some(), "no virtio-net card was started");
     let card = card.expect("checked");

@@ -95,6 +95,7 @@ impl Dhcp {
             let _ = routes.add_default_ipv4_route(gateway);
         }
         let gateway = gateway.unwrap_or(Ipv4Address::UNSPECIFIED);
+        super::UP.store(true, core::sync::atomic::Ordering::Relaxed);
         if self.reported {
             kprintln!("net: address now {address} gateway {gateway} ({how})");
         } else {

@@ -114,6 +114,9 @@ pub struct Card {
     pub mac: [u8; 6],
 }
 
+/// The interface has an address (DHCP's or the fallback).
+static UP: AtomicBool = AtomicBool::new(false);
+
 static CARD_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 static CARD: spin::Once<Card> = spin::Once::new();
 
@@ -185,6 +188,21 @@ pub fn on_interrupt() {
         net.device.ack_interrupt();
     }
     kick();
+}
+
+/// Blocks until the interface has its first address (a DHCP lease, or the
+/// static fallback a few seconds later); at once if the network did not
+/// start. The console waits for this before its first session, so the
+/// machine is quiet (DHCP done, the services listening) when a user, or a
+/// test measuring a baseline, gets the prompt.
+///
+/// # Errors
+/// The [`Stop`] if the calling thread must stop first.
+pub fn wait_up() -> Result<(), Stop> {
+    if card().is_none() {
+        return Ok(());
+    }
+    EVENTS.wait_until(|| UP.load(Relaxed))
 }
 
 /// Whether `intid` is the card's interrupt.
