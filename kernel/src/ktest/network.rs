@@ -13,6 +13,7 @@ use crate::net::tcp::{Buffers, NetError, listen};
 pub const TESTS: &[Test] = crate::tests![
     rndr_gives_different_values,
     rng_fills_differ,
+    getrandom_is_served_by_the_kernel_rng,
     the_virtio_net_card_was_found,
     an_account_that_cannot_pay_refuses_the_connection
 ];
@@ -35,6 +36,15 @@ fn rng_fills_differ() -> Result<(), String> {
     crate::rng::fill(&mut b).map_err(|e| alloc::format!("{e}"))?;
     ensure!(a != b, "two fills gave the same bytes");
     ensure!(a.iter().any(|&x| x != 0), "a fill gave zeros");
+    Ok(())
+}
+
+/// What sunset (through `getrandom` 0.4's custom backend) will call.
+fn getrandom_is_served_by_the_kernel_rng() -> Result<(), String> {
+    let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+    getrandom::fill(&mut a).map_err(|e| alloc::format!("getrandom: {e}"))?;
+    getrandom::fill(&mut b).map_err(|e| alloc::format!("getrandom: {e}"))?;
+    ensure!(a != b && a != [0; 32], "getrandom gave {a:?} then {b:?}");
     Ok(())
 }
 
