@@ -226,7 +226,9 @@ pub fn kick() {
 
 /// Blocks until `ready()` holds, re-checking it after every poll of the
 /// interface. For callers that wait on a socket and something else at
-/// once (the SSH server: a connection and its session's processes).
+/// once (the SSH server: a connection and its session's processes):
+/// whoever changes that something else calls [`kick`], which makes the
+/// network thread poll and then wake every waiter here.
 ///
 /// # Errors
 /// The [`Stop`] if the calling thread must stop first.

@@ -257,7 +257,7 @@ impl TcpStream {
     }
 
     /// Reads at least one byte, blocking until some arrive; `Ok(0)` once
-    /// the peer has closed and everything was read.
+    /// the peer has closed (or reset) and everything was read.
     ///
     /// # Errors
     /// [`NetError::Down`], or the thread's [`Stop`].
@@ -270,15 +270,10 @@ impl TcpStream {
             if n > 0 {
                 return Ok(n);
             }
-            let mut done = false;
-            wait_until(|| {
-                let status = self.status();
-                done = status.is_err();
-                status.map_or(true, |s| s.readable > 0 || s.eof)
-            })?;
-            if done || self.status()?.eof && self.status()?.readable == 0 {
+            if self.status()?.eof {
                 return Ok(0);
             }
+            wait_until(|| self.status().map_or(true, |s| s.readable > 0 || s.eof))?;
         }
     }
 
