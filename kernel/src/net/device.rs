@@ -53,6 +53,11 @@ impl NetDevice {
         self.nic.mac_address()
     }
 
+    /// Whether a received frame waits in the receive queue.
+    pub fn has_frame(&self) -> bool {
+        self.nic.can_recv()
+    }
+
     /// Acknowledges the card's interrupt (it is level-triggered).
     pub fn ack_interrupt(&mut self) {
         let _ = self.nic.ack_interrupt();

@@ -95,7 +95,9 @@ impl Dhcp {
             let _ = routes.add_default_ipv4_route(gateway);
         }
         let gateway = gateway.unwrap_or(Ipv4Address::UNSPECIFIED);
-        super::UP.store(true, core::sync::atomic::Ordering::Relaxed);
+        if !super::UP.swap(true, core::sync::atomic::Ordering::Relaxed) {
+            super::UP_CHANGED.store(true, core::sync::atomic::Ordering::Relaxed);
+        }
         if self.reported {
             kprintln!("net: address now {address} gateway {gateway} ({how})");
         } else {

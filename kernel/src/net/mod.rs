@@ -31,7 +31,7 @@ pub mod tcp;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use virtio_drivers::transport::DeviceType;
@@ -50,6 +50,10 @@ pub const MAX_SOCKETS: usize = 32;
 /// How long a closed connection may take to finish its goodbye before it
 /// is reset and its buffers freed.
 const LINGER_MS: u64 = 10_000;
+
+/// Socket users the wait queue has room for from the start (it grows,
+/// and keeps what it grew, beyond).
+const EVENT_WAITERS: usize = 8;
 
 /// Stack of the network thread.
 const STACK: usize = 32 << 10;
@@ -116,6 +120,8 @@ pub struct Card {
 
 /// The interface has an address (DHCP's or the fallback).
 static UP: AtomicBool = AtomicBool::new(false);
+/// [`UP`] was just set: wake its waiters.
+static UP_CHANGED: AtomicBool = AtomicBool::new(false);
 
 static CARD_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 static CARD: spin::Once<Card> = spin::Once::new();
@@ -167,6 +173,10 @@ pub fn init(slots: &[VirtioSlot]) -> Result<Card, InitError> {
         });
         CARD_INTID.store(slot.intid, Relaxed);
         CARD.call_once(|| card);
+        // The network thread and the socket users sleep and wake with
+        // traffic; with room kept, that changes no memory.
+        POLLER.reserve(1);
+        EVENTS.reserve(EVENT_WAITERS);
         let scope = quota::Scope {
             account: heap::kernel_account().id(),
             fallible: false,
@@ -182,12 +192,17 @@ pub fn card() -> Option<Card> {
     CARD.get().copied()
 }
 
-/// The card's interrupt: acknowledge it and wake the network thread.
+/// The card's interrupt: acknowledge it and, if a frame came in, wake the
+/// network thread. (The card also interrupts when it has taken a frame to
+/// send, which the driver already waited for: nothing to do then.)
 pub fn on_interrupt() {
-    if let Some(net) = NET.lock().as_mut() {
+    let received = NET.lock().as_mut().is_some_and(|net| {
         net.device.ack_interrupt();
+        net.device.has_frame()
+    });
+    if received {
+        kick();
     }
-    kick();
 }
 
 /// Blocks until the interface has its first address (a DHCP lease, or the
@@ -249,10 +264,12 @@ fn run() {
             // A kernel thread is never signalled; if it were, carry on.
         }
         PENDING.store(false, Relaxed);
-        let Some(next_ms) = with(poll) else {
+        let Some((next_ms, changed)) = with(poll) else {
             return;
         };
-        EVENTS.wake_all();
+        if changed {
+            EVENTS.wake_all();
+        }
         let now = now_ms();
         match next_ms {
             Some(at) if at <= now => PENDING.store(true, Relaxed),
@@ -267,16 +284,23 @@ fn run() {
 }
 
 /// One round: frames in and out, DHCP, closed connections freed. Returns
-/// when (milliseconds since power-on) the interface wants the next round.
-fn poll(net: &mut Net) -> Option<u64> {
+/// when (milliseconds since power-on) the interface wants the next round,
+/// and whether a TCP socket changed in a way its users wait for (then
+/// they are woken; otherwise they are left asleep, so traffic that is not
+/// theirs, such as DHCP, does not stir them).
+fn poll(net: &mut Net) -> (Option<u64>, bool) {
     let now = now_ms();
-    net.iface
+    let before = tcp::snapshot(&net.sockets);
+    let result = net
+        .iface
         .poll(instant(now), &mut net.device, &mut net.sockets);
+    let changed = result == PollResult::SocketStateChanged && tcp::snapshot(&net.sockets) != before;
     let dhcp_due = net.dhcp.poll(&mut net.iface, &mut net.sockets, now);
     let reaping = tcp::reap(net, now);
     let smoltcp_due = net
         .iface
         .poll_delay(instant(now), &net.sockets)
         .map(|d| now.saturating_add(d.total_millis()));
-    [dhcp_due, reaping, smoltcp_due].into_iter().flatten().min()
+    let next = [dhcp_due, reaping, smoltcp_due].into_iter().flatten().min();
+    (next, changed || UP_CHANGED.swap(false, Relaxed))
 }

@@ -26,7 +26,8 @@
 use alloc::vec::Vec;
 
 use quota::Account;
-use smoltcp::iface::SocketHandle;
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::AnySocket;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::wire::IpEndpoint;
 
@@ -343,6 +344,22 @@ impl Drop for TcpStream {
         });
         kick();
     }
+}
+
+/// What socket users wait for, per slot: each TCP socket's state and
+/// queue lengths. Compared before and after a poll, exactly.
+pub(super) type Snapshot = [Option<(State, usize, usize)>; MAX_SOCKETS];
+
+/// The [`Snapshot`] of `sockets` now.
+pub(super) fn snapshot(sockets: &SocketSet<'static>) -> Snapshot {
+    let mut snapshot = [None; MAX_SOCKETS];
+    let tcp = sockets
+        .iter()
+        .filter_map(|(_, socket)| tcp::Socket::downcast(socket));
+    for (slot, socket) in snapshot.iter_mut().zip(tcp) {
+        *slot = Some((socket.state(), socket.recv_queue(), socket.send_queue()));
+    }
+    snapshot
 }
 
 /// Frees the sockets of dropped connections that finished closing, and
