@@ -301,6 +301,6 @@ fn poll(net: &mut Net) -> (Option<u64>, bool) {
         .iface
         .poll_delay(instant(now), &net.sockets)
         .map(|d| now.saturating_add(d.total_millis()));
-    let next = [dhcp_due, reaping, smoltcp_due].into_iter().flatten().min();
-    (next, changed || UP_CHANGED.swap(false, Relaxed))
+    let due = [dhcp_due, reaping, smoltcp_due].into_iter().flatten().min();
+    (due, changed || UP_CHANGED.swap(false, Relaxed))
 }
