@@ -2,7 +2,7 @@
 //! whose buffers someone pays for, and move bytes.
 //!
 //! ```text
-//! let mut listener = net::listen(22, 4)?;
+//! let mut listener = net::tcp::listen(22, 4)?;
 //! let conn = listener.accept(&account, Buffers { rx: 16 << 10, tx: 16 << 10 })?;
 //! let n = conn.read(&mut buf)?;   // blocks; 0 = the peer closed
 //! conn.write_all(b"...")?;        // blocks while the send buffer is full
