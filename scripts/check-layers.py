@@ -19,11 +19,12 @@ import sys
 # Lowest first. Modules in one layer may use each other, but not in a cycle.
 LAYERS = [
     ["arch"],
-    ["cpu", "sync", "time", "bootinfo"],
+    ["cpu", "sync", "time", "bootinfo", "rng"],
     ["heap"],
     ["sched"],
     ["tty", "console"],
     ["proc", "cmdline"],
+    ["net"],
     ["fs"],
     ["shell", "ktest"],
     ["irq", "panic"],

@@ -10,6 +10,8 @@
 #
 # SIZE takes K/M/G suffixes. Defaults: 128M of RAM, a heap of a quarter of
 # RAM, a floor of an eighth of the heap, sessions limited to 8M.
+# The guest's TCP port 22 is forwarded from 127.0.0.1:$MEMQUOTA_SSH_PORT
+# (default 2222); if that port is taken, another free one is used.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
@@ -32,10 +34,33 @@ while [ $# -gt 0 ]; do
 done
 
 setup_rust
-apt_install qemu-system-arm
+apt_install qemu-system-arm python3
 setup_nightly
 say "building the kernel ($profile)"
 elf="$(scripts/build-kernel.sh --profile "$profile")"
+
+# The host port forwarded to the guest's port 22: the one asked for if it
+# is free, else any free one.
+free_port() {
+    python3 - "$1" <<'PY'
+import socket, sys
+def bindable(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+        return s.getsockname()[1]
+wanted = int(sys.argv[1])
+print(bindable(wanted) or bindable(0))
+PY
+}
+wanted="${MEMQUOTA_SSH_PORT:-2222}"
+port="$(free_port "$wanted")"
+if [ "$port" != "$wanted" ]; then
+    echo "run.sh: port $wanted on 127.0.0.1 is taken (by another guest or program); using $port instead" >&2
+fi
 say "booting: RAM $ram, boot parameters: ${append[*]:-(defaults)}"
-MEMQUOTA_RAM="$ram" MEMQUOTA_APPEND="${append[*]:-}" \
+say "guest TCP port 22 (the echo service; sshd later) is at 127.0.0.1:$port"
+MEMQUOTA_RAM="$ram" MEMQUOTA_APPEND="${append[*]:-}" MEMQUOTA_SSH_PORT="$port" \
     exec scripts/qemu.sh "$elf"

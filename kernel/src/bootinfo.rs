@@ -1,5 +1,6 @@
 //! What the kernel learns from the device tree QEMU hands it: RAM, the
-//! UART, the GIC, the timer interrupt and the boot arguments.
+//! UART, the GIC, the timer interrupt, the virtio MMIO slots and the boot
+//! arguments.
 //!
 //! Nothing here is hard-coded: a different `-m` or machine layout is read,
 //! not assumed. The device tree stays where QEMU put it (below the kernel,
@@ -29,6 +30,50 @@ pub struct BootInfo {
     pub timer_intid: u32,
     /// `/chosen/bootargs` (QEMU `-append`).
     pub bootargs: &'static str,
+    /// The `virtio,mmio` slots (most of QEMU's are empty), in tree order.
+    pub virtio: [Option<VirtioSlot>; MAX_VIRTIO],
+}
+
+/// Most virtio MMIO slots read from the device tree.
+pub const MAX_VIRTIO: usize = crate::arch::virtio::MAX_SLOTS;
+
+/// One `virtio,mmio` node: where its registers are and its interrupt. The
+/// device type is read from the registers, not from the tree.
+#[derive(Clone, Copy, Debug)]
+pub struct VirtioSlot {
+    /// Its registers.
+    pub base: usize,
+    /// Bytes of registers.
+    pub size: usize,
+    /// Its interrupt (GIC INTID).
+    pub intid: u32,
+}
+
+impl BootInfo {
+    /// The virtio MMIO slots found.
+    pub fn virtio_slots(&self) -> impl Iterator<Item = VirtioSlot> + '_ {
+        self.virtio.iter().flatten().copied()
+    }
+}
+
+fn virtio_slots(fdt: &Fdt<'static>) -> [Option<VirtioSlot>; MAX_VIRTIO] {
+    let mut slots = [None; MAX_VIRTIO];
+    let nodes = fdt.all_nodes().filter(|n| {
+        n.compatible()
+            .is_some_and(|c| c.all().any(|c| c == "virtio,mmio"))
+    });
+    let found = nodes.filter_map(|node| {
+        let reg = node.reg().next()?;
+        Some(VirtioSlot {
+            base: reg.starting_address as usize,
+            size: reg.size?,
+            intid: intids(node).next()?,
+        })
+    });
+    for (slot, found) in slots.iter_mut().zip(found) {
+        *slot = Some(found);
+    }
+    slots
 }
 
 /// A device tree that lacks something the kernel needs.
@@ -106,6 +151,7 @@ impl BootInfo {
                 .nth(TIMER_VIRTUAL)
                 .ok_or(Missing("virtual timer interrupt"))?,
             bootargs,
+            virtio: virtio_slots(&fdt),
         })
     }
 }

@@ -1,7 +1,9 @@
 //! Interrupt routing: which device each GIC interrupt belongs to.
 //!
-//! The timer tick advances [`crate::time`] and asks the scheduler for a
-//! switch; the UART's interrupt fills the console's input. Installed as the
+//! The timer tick advances [`crate::time`], asks the scheduler for a
+//! switch and wakes the network when its timer is due; the UART's
+//! interrupt fills the console's input; the virtio-net card's wakes the
+//! network thread. Installed as the
 //! IRQ handler of `arch::exceptions`; IRQs are masked while it runs.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -28,6 +30,14 @@ pub fn init(mut gic: Gic, timer_intid: u32, uart_intid: u32) {
     timer::arm(TICK_INTERVAL.load(Relaxed));
 }
 
+/// Routes the network card's interrupt (level-triggered, like every
+/// virtio MMIO slot's on QEMU `virt`) to [`crate::net::on_interrupt`].
+pub fn route_network(intid: u32) {
+    if let Some(gic) = GIC.lock().as_mut() {
+        gic.enable(intid, Line::Level);
+    }
+}
+
 /// Handles every pending interrupt; the IRQ vector's handler.
 pub fn dispatch() {
     let cpu = crate::cpu::this();
@@ -40,8 +50,11 @@ pub fn dispatch() {
             timer::arm(TICK_INTERVAL.load(Relaxed));
             crate::time::tick();
             crate::sched::on_tick();
+            crate::net::on_tick();
         } else if intid == UART_INTID.load(Relaxed) {
             crate::console::on_interrupt();
+        } else if crate::net::is_card_interrupt(intid) {
+            crate::net::on_interrupt();
         }
         if let Some(gic) = GIC.lock().as_mut() {
             gic.end(intid);

@@ -8,7 +8,7 @@
 //!
 //! Layers, lowest first (ARCHITECTURE.md, checked by
 //! `scripts/check-layers.sh`): `arch` → `cpu`, `sync`, `time` → `heap` →
-//! `sched` → `console` → `proc` → `fs` → `shell` → `irq`, `panic` → this
+//! `sched` → `console` → `proc` → `net` → `fs` → `shell` → `irq`, `panic` → this
 //! file. Unsafe code is denied here and allowed only in `arch`, `sync` and
 //! `sched::switch`.
 
@@ -38,8 +38,10 @@ mod heap;
 mod irq;
 #[cfg(feature = "ktest")]
 mod ktest;
+mod net;
 mod panic;
 mod proc;
+mod rng;
 mod sched;
 mod shell;
 mod sync;
@@ -101,6 +103,7 @@ fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
     };
     irq::init(gic, info.timer_intid, info.uart_intid);
     console::enable_input();
+    start_network(&info);
     let scope = quota::Scope {
         account: heap::kernel_account().id(),
         fallible: false,
@@ -119,10 +122,42 @@ fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
     sched::idle();
 }
 
+/// Seeds the random generator from `RNDR` and starts the network and its
+/// TCP service; without `RNDR` neither starts (there is no weaker
+/// fallback), and the kernel runs on without them.
+fn start_network(info: &bootinfo::BootInfo) {
+    if let Err(e) = rng::init() {
+        kprintln!("rng: {e}: REFUSING to start the network (QEMU needs -cpu max)");
+        return;
+    }
+    let slots: alloc::vec::Vec<_> = heap::as_kernel(|| info.virtio_slots().collect());
+    match net::init(&slots) {
+        Ok(card) => {
+            irq::route_network(card.intid);
+            let m = card.mac;
+            kprintln!(
+                "net: virtio-net at {:#x}, interrupt {}, MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                card.base,
+                card.intid,
+                m[0],
+                m[1],
+                m[2],
+                m[3],
+                m[4],
+                m[5]
+            );
+            net::echo::start();
+        }
+        Err(e) => kprintln!("net: not started: {e}"),
+    }
+}
+
 /// Runs the root shell on the serial console, starting a new one whenever
 /// it exits.
 #[cfg(not(feature = "ktest"))]
 fn console_sessions(params: cmdline::Params) {
+    // A kernel thread is never signalled, so this only returns when up.
+    let _ = net::wait_up();
     loop {
         banner(params);
         let spawn = |operator| proc::Spawn {

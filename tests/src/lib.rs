@@ -64,11 +64,30 @@ pub fn kernel() -> PathBuf {
 /// QEMU `virt` booting `elf` with `append` as its boot parameters, exactly
 /// as `scripts/run.sh` boots it: through `scripts/qemu.sh`, the one place
 /// the QEMU command line is written (128 MiB, one CPU, the serial console
-/// on stdio, semihosting for the test build's exit).
+/// on stdio, semihosting for the test build's exit), with the guest's TCP
+/// port 22 forwarded from a free host port of its own.
 pub fn qemu(elf: &Path, append: &str) -> Command {
+    qemu_forwarding(elf, append, free_port())
+}
+
+/// As [`qemu`], forwarding `127.0.0.1:port` on the host to the guest's
+/// TCP port 22.
+pub fn qemu_forwarding(elf: &Path, append: &str, port: u16) -> Command {
     let mut qemu = Command::new(root().join("scripts/qemu.sh"));
-    qemu.arg(elf).env("MEMQUOTA_APPEND", append);
+    qemu.arg(elf)
+        .env("MEMQUOTA_APPEND", append)
+        .env("MEMQUOTA_SSH_PORT", port.to_string());
     qemu
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks
+/// it), so that guests booted in parallel each forward their own.
+///
+/// # Panics
+/// If no port can be bound at all.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("a bound address").port()
 }
 
 /// A booted guest.
@@ -81,6 +100,8 @@ pub struct Guest {
     /// Output before this offset has been consumed by `expect`.
     seen: usize,
     started: Instant,
+    /// The host port forwarded to the guest's TCP port 22.
+    ssh_port: u16,
 }
 
 impl Guest {
@@ -108,7 +129,8 @@ impl Guest {
     }
 
     fn start(append: &str) -> Guest {
-        let mut child = qemu(&kernel(), append)
+        let ssh_port = free_port();
+        let mut child = qemu_forwarding(&kernel(), append, ssh_port)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -152,7 +174,13 @@ impl Guest {
             output,
             seen: 0,
             started: Instant::now(),
+            ssh_port,
         }
+    }
+
+    /// The host port (on 127.0.0.1) forwarded to the guest's TCP port 22.
+    pub fn ssh_port(&self) -> u16 {
+        self.ssh_port
     }
 
     /// Time since QEMU was started.
@@ -276,6 +304,32 @@ impl Guest {
                 "timed out waiting for any of {patterns:?}; output so far:\n{}",
                 String::from_utf8_lossy(unread)
             );
+            out = cv.wait_timeout(out, deadline - now).expect("output lock").0;
+        }
+    }
+
+    /// Waits until `pattern` appears anywhere in the output since boot
+    /// (before or after what `expect` consumed, which it leaves alone) and
+    /// returns the whole line it is on. For lines printed by kernel threads
+    /// at their own pace, such as the network's.
+    ///
+    /// # Panics
+    /// If it does not appear within [`STEP_TIMEOUT`], showing the output.
+    pub fn expect_line_since_boot(&mut self, pattern: &str) -> String {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let (lock, cv) = &*self.output;
+        let mut out = lock.lock().expect("output lock");
+        loop {
+            let text = String::from_utf8_lossy(&out);
+            if let Some(line) = text.lines().find(|l| l.contains(pattern)) {
+                return line.trim_end().to_string();
+            }
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "timed out waiting for {pattern:?}; output so far:\n{text}"
+            );
+            drop(text);
             out = cv.wait_timeout(out, deadline - now).expect("output lock").0;
         }
     }

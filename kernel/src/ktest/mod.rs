@@ -8,6 +8,7 @@
 
 mod accounts;
 mod files;
+mod network;
 mod process;
 mod procfs_vfs;
 mod scheduler;
@@ -57,6 +58,7 @@ const SUITES: &[&[Test]] = &[
     procfs_vfs::TESTS,
     files::TESTS,
     shell::TESTS,
+    network::TESTS,
 ];
 
 /// Runs every case, prints a summary and exits QEMU with the result.

@@ -2,6 +2,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use super::Stop;
 use super::{Thread, ThreadState};
@@ -11,6 +12,8 @@ use crate::sync::IrqMutex;
 /// Threads waiting for something.
 pub struct WaitQueue {
     waiters: IrqMutex<Vec<Arc<Thread>>>,
+    /// Room for waiters is kept once allocated ([`WaitQueue::reserve`]).
+    keeps_room: AtomicBool,
 }
 
 impl WaitQueue {
@@ -18,7 +21,20 @@ impl WaitQueue {
     pub const fn new() -> Self {
         Self {
             waiters: IrqMutex::new(Vec::new()),
+            keeps_room: AtomicBool::new(false),
         }
+    }
+
+    /// Allocates room for `waiters` waiters (charged to the kernel) and
+    /// keeps it, and any room added later, for good: blocking and waking
+    /// then change no memory. For queues that kernel threads sleep on and
+    /// wake from at any moment (the network's), whose coming and going
+    /// would otherwise show in the heap's figures between two readings.
+    pub fn reserve(&self, waiters: usize) {
+        self.keeps_room.store(true, Relaxed);
+        let mut queue = self.waiters.lock();
+        let more = waiters.saturating_sub(queue.len());
+        crate::heap::as_kernel(|| queue.reserve_exact(more));
     }
 
     /// Blocks until `ready()` returns true (checked with IRQs masked, so a
@@ -35,7 +51,7 @@ impl WaitQueue {
         // thread's stack (charged to its process) alive.
         let mut waiters = self.waiters.lock();
         waiters.retain(|t| !Arc::ptr_eq(t, &me));
-        if waiters.is_empty() {
+        if waiters.is_empty() && !self.keeps_room.load(Relaxed) {
             // Give the buffer back, so idle queues hold no memory.
             waiters.shrink_to_fit();
         }
@@ -68,6 +84,15 @@ impl WaitQueue {
 
     /// Makes every waiter runnable; each re-checks its condition.
     pub fn wake_all(&self) {
+        if self.keeps_room.load(Relaxed) {
+            // Wake in place, keeping the room. (Lock order: the queue,
+            // then the scheduler's; nothing takes them the other way.)
+            let mut waiters = self.waiters.lock();
+            for t in waiters.drain(..) {
+                super::wake(&t);
+            }
+            return;
+        }
         let waiters = core::mem::take(&mut *self.waiters.lock());
         for t in &waiters {
             super::wake(t);
