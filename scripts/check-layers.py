@@ -27,6 +27,7 @@ LAYERS = [
     ["net"],
     ["fs"],
     ["shell", "ktest"],
+    ["ssh"],
     ["irq", "panic"],
 ]
 MACROS = {

@@ -5,14 +5,23 @@
 #   scripts/qemu.sh KERNEL_ELF [extra QEMU args...]
 # Environment: MEMQUOTA_RAM (default 128M), MEMQUOTA_APPEND (boot
 # parameters), MEMQUOTA_SSH_PORT (default 2222: the host port, on
-# 127.0.0.1, forwarded to the guest's TCP port 22; it must be free).
+# 127.0.0.1, forwarded to the guest's TCP port 22; it must be free),
+# MEMQUOTA_HOST_KEY and MEMQUOTA_AUTHORIZED_KEYS (files: an OpenSSH ed25519
+# private key and an authorized_keys list, for the guest's SSH server).
 set -euo pipefail
 kernel="${1:?usage: qemu.sh KERNEL_ELF [QEMU args...]}"
 shift
 port="${MEMQUOTA_SSH_PORT:-2222}"
+# The SSH server's keys reach the guest through QEMU's fw_cfg, never the
+# kernel command line (which every session can read).
+keys=()
+if [ -n "${MEMQUOTA_HOST_KEY:-}" ] && [ -n "${MEMQUOTA_AUTHORIZED_KEYS:-}" ]; then
+    keys=(-fw_cfg "name=opt/memquota/host_key,file=$MEMQUOTA_HOST_KEY"
+          -fw_cfg "name=opt/memquota/authorized_keys,file=$MEMQUOTA_AUTHORIZED_KEYS")
+fi
 exec qemu-system-aarch64 \
     -machine virt -cpu max -smp 1 -m "${MEMQUOTA_RAM:-128M}" \
     -nographic -no-reboot -semihosting \
     -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:${port}-:22" \
-    -device virtio-net-device,netdev=net0 \
+    -device virtio-net-device,netdev=net0 "${keys[@]}" \
     -kernel "$kernel" -append "${MEMQUOTA_APPEND:-}" "$@"

@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
 done
 
 setup_rust
-apt_install qemu-system-arm python3
+apt_install qemu-system-arm python3 openssh-client
 setup_nightly
 say "building the kernel ($profile)"
 elf="$(scripts/build-kernel.sh --profile "$profile")"
@@ -60,7 +60,21 @@ port="$(free_port "$wanted")"
 if [ "$port" != "$wanted" ]; then
     echo "run.sh: port $wanted on 127.0.0.1 is taken (by another guest or program); using $port instead" >&2
 fi
+# The SSH server's keys: a host key kept in a state directory (so
+# known_hosts does not change on every boot), and the user's own public keys
+# as authorized keys; a user without one gets a key made in the state
+# directory. They reach the guest through QEMU's fw_cfg.
+state="${XDG_STATE_HOME:-$HOME/.local/state}/memquota"
+mkdir -p "$state"
+[ -f "$state/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C memquota-host -f "$state/host_key"
+identity=()
+if ! cat "$HOME"/.ssh/*.pub > "$state/authorized_keys" 2>/dev/null || [ ! -s "$state/authorized_keys" ]; then
+    [ -f "$state/user_key" ] || ssh-keygen -q -t ed25519 -N '' -C memquota-user -f "$state/user_key"
+    cp "$state/user_key.pub" "$state/authorized_keys"
+    identity=(-i "$state/user_key")
+fi
 say "booting: RAM $ram, boot parameters: ${append[*]:-(defaults)}"
-say "guest TCP port 22 (the echo service; sshd later) is at 127.0.0.1:$port"
+say "log in over SSH:  ssh -p $port ${identity[*]:+${identity[*]} }user@127.0.0.1"
 MEMQUOTA_RAM="$ram" MEMQUOTA_APPEND="${append[*]:-}" MEMQUOTA_SSH_PORT="$port" \
+    MEMQUOTA_HOST_KEY="$state/host_key" MEMQUOTA_AUTHORIZED_KEYS="$state/authorized_keys" \
     exec scripts/qemu.sh "$elf"

@@ -32,6 +32,8 @@ pub struct BootInfo {
     pub bootargs: &'static str,
     /// The `virtio,mmio` slots (most of QEMU's are empty), in tree order.
     pub virtio: [Option<VirtioSlot>; MAX_VIRTIO],
+    /// QEMU's firmware configuration device, if present.
+    pub fw_cfg: Option<usize>,
 }
 
 /// Most virtio MMIO slots read from the device tree.
@@ -152,6 +154,9 @@ impl BootInfo {
                 .ok_or(Missing("virtual timer interrupt"))?,
             bootargs,
             virtio: virtio_slots(&fdt),
+            fw_cfg: fdt
+                .find_compatible(&["qemu,fw-cfg-mmio"])
+                .and_then(|n| first_reg(n, "fw_cfg registers").ok()),
         })
     }
 }

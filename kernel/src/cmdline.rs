@@ -29,3 +29,10 @@ pub fn pids_max() -> Option<u32> {
 pub fn raw() -> &'static str {
     RAW.get().copied().unwrap_or("")
 }
+
+/// The default hard limit of a session (`session_max=`).
+pub fn session_max() -> quota::Limit {
+    PARAMS
+        .get()
+        .map_or(kcore::cmdline::DEFAULT_SESSION_MAX, |p| p.session_max)
+}

@@ -149,6 +149,18 @@ pub fn init(params: HeapParams, ram: &Range<usize>) -> Result<Range<usize>, Heap
     Ok(region)
 }
 
+/// Bytes the sessions together may still take (`users`' max less its
+/// usage).
+#[cfg(not(feature = "ktest"))]
+pub fn users_headroom() -> usize {
+    ACCOUNTS
+        .snapshot(users_account().id())
+        .map_or(0, |s| match s.max {
+            Limit::Bytes(max) => max.saturating_sub(s.current),
+            Limit::Unlimited => usize::MAX,
+        })
+}
+
 /// Bytes above the floor kept for the operator (boot parameter).
 pub fn operator_reserve() -> usize {
     OPERATOR_RESERVE.load(core::sync::atomic::Ordering::Relaxed)

@@ -44,6 +44,7 @@ mod proc;
 mod rng;
 mod sched;
 mod shell;
+mod ssh;
 mod sync;
 mod time;
 mod tty;
@@ -146,7 +147,9 @@ fn start_network(info: &bootinfo::BootInfo) {
                 m[4],
                 m[5]
             );
-            net::echo::start();
+            if !ssh::start(info.fw_cfg) {
+                net::echo::start();
+            }
         }
         Err(e) => kprintln!("net: not started: {e}"),
     }
@@ -173,7 +176,21 @@ fn console_sessions(params: cmdline::Params) {
         // If the sessions' memory is exhausted (files of ended sessions,
         // say), the console's session starts in the operator's reserve, so
         // the operator can always log in and clean up.
-        let started = proc::spawn(spawn(false), console_shell()).or_else(|e| {
+        // An injected failure (failslab) is not exhaustion: try again
+        // before falling back, and fall back only if the sessions' share
+        // is really (nearly) used up.
+        let mut started = proc::spawn(spawn(false), console_shell());
+        for _ in 0..3 {
+            if started.is_ok() {
+                break;
+            }
+            let _ = sched::sleep_until(time::ticks() + 1);
+            started = proc::spawn(spawn(false), console_shell());
+        }
+        let started = started.or_else(|e| {
+            if heap::users_headroom() > 256 << 10 {
+                return Err(e);
+            }
             kprintln!(
                 "console: cannot start a session ({e}); starting it in the operator's reserve"
             );

@@ -111,7 +111,22 @@ impl Guest {
     /// # Panics
     /// If QEMU cannot start or no prompt appears in time.
     pub fn boot(append: &str) -> Guest {
-        let mut guest = Self::start(append);
+        let mut guest = Self::start(append, &[]);
+        guest.expect(PROMPT);
+        guest
+    }
+
+    /// Boots the kernel with the SSH server's keys (`host_key`, an OpenSSH
+    /// private key file, and `authorized_keys`) and waits for the prompt.
+    ///
+    /// # Panics
+    /// As [`Guest::boot`].
+    pub fn boot_with_ssh(append: &str, host_key: &Path, authorized_keys: &Path) -> Guest {
+        let env = [
+            ("MEMQUOTA_HOST_KEY", host_key.as_os_str()),
+            ("MEMQUOTA_AUTHORIZED_KEYS", authorized_keys.as_os_str()),
+        ];
+        let mut guest = Self::start(append, &env);
         guest.expect(PROMPT);
         guest
     }
@@ -123,14 +138,15 @@ impl Guest {
     /// # Panics
     /// If QEMU cannot start.
     pub fn boot_typing(append: &str, early: &[u8]) -> Guest {
-        let mut guest = Self::start(append);
+        let mut guest = Self::start(append, &[]);
         guest.send(early);
         guest
     }
 
-    fn start(append: &str) -> Guest {
+    fn start(append: &str, env: &[(&str, &std::ffi::OsStr)]) -> Guest {
         let ssh_port = free_port();
         let mut child = qemu_forwarding(&kernel(), append, ssh_port)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -183,8 +183,15 @@ pub fn remove(caller: &Process, name: &str) -> Result<(), FsError> {
     may_write(caller, dir.files.get(name).ok_or(FsError::NotFound)?)?;
     let removed = dir.files.remove(name);
     dir.used -= removed.as_ref().map_or(0, |f| f.data.capacity());
+    // An empty map may keep its root node: drop it, so that /tmp with no
+    // files holds no memory at all.
+    let emptied = dir
+        .files
+        .is_empty()
+        .then(|| core::mem::take(&mut dir.files));
     drop(dir);
     drop(removed);
+    drop(emptied);
     Ok(())
 }
 

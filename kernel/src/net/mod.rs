@@ -80,6 +80,9 @@ static POLLER: WaitQueue = WaitQueue::new();
 static EVENTS: WaitQueue = WaitQueue::new();
 /// The card interrupted or a user changed a socket: poll now.
 static PENDING: AtomicBool = AtomicBool::new(false);
+/// Someone called [`kick`]: wake the waiters after the next poll, whether
+/// or not a socket changed (what they wait for may be something else).
+static KICKED: AtomicBool = AtomicBool::new(false);
 /// The tick at which smoltcp wants to be polled.
 static NEXT_POLL: AtomicU64 = AtomicU64::new(u64::MAX);
 
@@ -235,6 +238,7 @@ pub fn on_tick() {
 
 /// Asks the network thread to poll now (a socket changed).
 pub fn kick() {
+    KICKED.store(true, Relaxed);
     PENDING.store(true, Relaxed);
     POLLER.wake_all();
 }
@@ -264,10 +268,11 @@ fn run() {
             // A kernel thread is never signalled; if it were, carry on.
         }
         PENDING.store(false, Relaxed);
+        let kicked = KICKED.swap(false, Relaxed);
         let Some((next_ms, changed)) = with(poll) else {
             return;
         };
-        if changed {
+        if changed || kicked {
             EVENTS.wake_all();
         }
         let now = now_ms();

@@ -145,7 +145,7 @@ pub struct Process {
     /// The terminal it is the foreground job of, if any.
     terminal: Option<Arc<dyn crate::tty::Terminal>>,
     /// Woken when it has exited.
-    notify: Option<Arc<WaitQueue>>,
+    notify: Option<fn()>,
     /// Set when an out-of-memory kill is first noticed: which account was
     /// over its limit, as it was then.
     oom: IrqMutex<Option<OomReport>>,

@@ -47,9 +47,9 @@ pub struct Spawn {
     /// The terminal whose foreground job it is, made so before it first
     /// runs, so a Ctrl-C typed as soon as it starts reaches it.
     pub foreground: Option<Arc<dyn Terminal>>,
-    /// Woken when it has exited and its status can be collected (for a
+    /// Called when it has exited and its status can be collected (for a
     /// parent that waits for other things too).
-    pub notify: Option<Arc<WaitQueue>>,
+    pub notify: Option<fn()>,
 }
 
 fn tag(pid: Pid, sid: Pid) -> u64 {
@@ -256,8 +256,8 @@ fn finish(process: &Arc<Process>, status: ExitStatus) {
         reap(process.pid);
     }
     process.exited.wake_all();
-    if let Some(notify) = &process.notify {
-        notify.wake_all();
+    if let Some(notify) = process.notify {
+        notify();
     }
 }
 

@@ -55,7 +55,13 @@ pub fn run(me: &Arc<Process>, term: &Arc<dyn Terminal>) -> Result<i32, Stop> {
         } else {
             "memquota$ "
         };
-        let outcome = if term.interactive() {
+        let outcome = if term.interactive() && me.session.root {
+            // Root's line editing is the operator's: it works even when
+            // root's own session is at (or was set to) a limit of 0.
+            crate::heap::charge_to(crate::heap::operator_account(), || {
+                line::read_line(&mut shell.editor, prompt, &**term)
+            })?
+        } else if term.interactive() {
             line::read_line(&mut shell.editor, prompt, &**term)?
         } else {
             match line::read_plain(&**term)? {
@@ -92,13 +98,6 @@ pub fn run(me: &Arc<Process>, term: &Arc<dyn Terminal>) -> Result<i32, Stop> {
 ///
 /// # Errors
 /// The [`Stop`] if the process running it must stop.
-#[cfg_attr(
-    not(feature = "ktest"),
-    expect(
-        dead_code,
-        reason = "the SSH server's exec requests will run through it"
-    )
-)]
 pub fn run_line(me: &Arc<Process>, term: &Arc<dyn Terminal>, line: &str) -> Result<i32, Stop> {
     let mut shell = Shell::new(me, term);
     let next = shell.execute(line)?;

@@ -11,6 +11,7 @@ pub mod boot;
 pub mod context;
 pub mod cpu;
 pub mod exceptions;
+pub mod fwcfg;
 pub mod getrandom_backend;
 pub mod gic;
 pub mod irq_mask;

@@ -12,7 +12,15 @@ pub(super) fn echo(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
 
 pub(super) fn cat(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     if ctx.args.len() < 2 {
-        return Ok(super::usage(ctx));
+        // No file: copy the input to the output, to its end.
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = ctx.read(&mut buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            ctx.write(&buf[..n])?;
+        }
     }
     let mut status = 0;
     for i in 1..ctx.args.len() {
@@ -88,6 +96,16 @@ pub(super) fn yes(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     loop {
         out!(ctx, "{text}\n")?;
     }
+}
+
+pub(super) fn truth(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
+    ctx.check()?;
+    Ok(0)
+}
+
+pub(super) fn falsehood(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
+    ctx.check()?;
+    Ok(1)
 }
 
 pub(super) fn sink(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {

@@ -47,8 +47,8 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "cat",
-        usage: "cat FILE...",
-        help: "print files",
+        usage: "cat [FILE...]",
+        help: "print files, or the input to its end",
         run: Some(files::cat),
         operator: false,
     },
@@ -120,6 +120,20 @@ pub static BUILTINS: &[Builtin] = &[
         usage: "yes [TEXT]",
         help: "print TEXT (default y) forever",
         run: Some(files::yes),
+        operator: false,
+    },
+    Builtin {
+        name: "true",
+        usage: "true",
+        help: "exit 0",
+        run: Some(files::truth),
+        operator: false,
+    },
+    Builtin {
+        name: "false",
+        usage: "false",
+        help: "exit 1",
+        run: Some(files::falsehood),
         operator: false,
     },
     Builtin {

@@ -1,0 +1,379 @@
+//! One SSH connection: bytes between its socket and the `sshd` crate's
+//! `Connection`, before login on a kernel thread charged to the
+//! pre-authentication account, after it in the session leader process,
+//! which starts a child process per channel and reports how it ended.
+
+use alloc::collections::BTreeMap;
+use alloc::string::ToString;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use quota::AccountId;
+use sshd::{ChannelId, Connection, Event, Exit};
+
+use super::term::ChannelTerminal;
+use crate::heap::{self, ACCOUNTS};
+use crate::net::{self, tcp::TcpStream};
+use crate::proc::{self, ExitStatus, Process, Spawn};
+use crate::sched::Stop;
+use crate::sync::IrqMutex;
+use crate::tty::Terminal;
+use crate::{rng, time};
+
+/// The kernel as the `sshd` crate's host: its clock, its random numbers,
+/// and how much the session's account can still hold.
+pub(super) struct KernelHost {
+    /// The session's account, once logged in.
+    pub account: Option<AccountId>,
+}
+
+impl sshd::Clock for KernelHost {
+    fn now_ms(&self) -> u64 {
+        time::ticks().saturating_mul(1000) / time::TICK_HZ
+    }
+}
+
+impl sshd::Random for KernelHost {
+    fn fill(&mut self, buf: &mut [u8]) {
+        // Seeded from RNDR at boot (the server starts only if it was).
+        let _ = rng::fill(buf);
+    }
+}
+
+impl sshd::Headroom for KernelHost {
+    fn headroom(&self) -> Option<usize> {
+        let Some(id) = self.account else {
+            return Some(super::PREAUTH_BYTES / 2);
+        };
+        let snap = ACCOUNTS.snapshot(id)?;
+        match snap.max {
+            quota::Limit::Bytes(max) => Some(max.saturating_sub(snap.current)),
+            quota::Limit::Unlimited => None,
+        }
+    }
+}
+
+/// A connection as its threads share it.
+pub(super) struct Shared {
+    conn: IrqMutex<Connection>,
+    stream: TcpStream,
+    /// Bumped whenever something a waiter may be waiting for changed.
+    changes: AtomicU64,
+    account: IrqMutex<Option<AccountId>>,
+}
+
+impl Shared {
+    /// Runs `f` on the connection with a host for the session.
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Connection, &mut KernelHost) -> R) -> R {
+        let mut host = KernelHost {
+            account: *self.account.lock(),
+        };
+        f(&mut self.conn.lock(), &mut host)
+    }
+
+    pub(super) fn changes(&self) -> u64 {
+        self.changes.load(Relaxed)
+    }
+
+    /// Tells every waiter that something changed.
+    pub(super) fn bump(&self) {
+        self.changes.fetch_add(1, Relaxed);
+        net::kick();
+    }
+
+    /// Waits until something changes after `seen`.
+    pub(super) fn wait_change(&self, seen: u64) -> Result<(), Stop> {
+        net::wait_until(|| self.changes() != seen)
+    }
+}
+
+/// Why a connection ends.
+enum End {
+    /// The peer or the connection closed it.
+    Closed,
+    /// The serving thread must stop.
+    Stopped,
+}
+
+/// Bytes read from the socket not yet taken by the connection.
+struct Pump {
+    pending: Vec<u8>,
+    last_poll: u64,
+}
+
+impl Pump {
+    /// Moves bytes both ways once; returns whether anything moved, and the
+    /// events that came out.
+    fn run(&mut self, shared: &Shared, events: &mut Vec<Event>) -> Result<bool, End> {
+        let mut moved = false;
+        let mut buf = [0u8; 2048];
+        if self.pending.len() < 16 << 10 {
+            match shared.stream.try_read(&mut buf) {
+                Ok(0) => {}
+                Ok(n) => {
+                    heap::fallible(|| self.pending.try_reserve(n)).map_err(|_| End::Closed)?;
+                    self.pending.extend_from_slice(&buf[..n]);
+                    moved = true;
+                }
+                Err(_) => {
+                    shared.with(|c, _| c.close_input());
+                }
+            }
+        }
+        let status = shared.stream.status().map_err(|_| End::Closed)?;
+        let result = shared.with(|c, host| {
+            let mut input = Ok(0);
+            if !self.pending.is_empty() {
+                input = c.input(&self.pending, host);
+            }
+            let now = time::ticks();
+            if now.saturating_sub(self.last_poll) >= time::TICK_HZ {
+                self.last_poll = now;
+                if let Err(d) = c.poll(host) {
+                    input = Err(d);
+                }
+            }
+            while let Some(e) = c.event() {
+                events.push(e);
+            }
+            let out = c.output();
+            let mut sent = 0;
+            if !out.is_empty() && status.writable > 0 {
+                sent = shared.stream.try_write(out).unwrap_or(0);
+                c.consume_output(sent);
+            }
+            (input, sent, c.closed().is_some() && c.output().is_empty())
+        });
+        let (input, sent, finished) = result;
+        let Ok(n) = input else {
+            // Flush what the connection says last, then close.
+            let _ = shared.with(|c, _| shared.stream.try_write(c.output()));
+            return Err(End::Closed);
+        };
+        if n > 0 {
+            self.pending.drain(..n);
+            moved = true;
+        }
+        if finished || (status.eof && self.pending.is_empty() && sent == 0 && !moved) {
+            return Err(End::Closed);
+        }
+        if self.pending.is_empty() {
+            self.pending = Vec::new();
+        }
+        Ok(moved || sent > 0 || !events.is_empty())
+    }
+
+    /// Waits until the socket or a waiter has something for the pump, or
+    /// `also()` holds.
+    fn wait(shared: &Shared, seen: u64, mut also: impl FnMut() -> bool) -> Result<(), End> {
+        let has_output = shared.with(|c, _| !c.output().is_empty());
+        net::wait_until(|| {
+            shared.changes() != seen
+                || also()
+                || shared.stream.status().is_ok_and(|s| {
+                    s.readable > 0 || s.eof || s.write_closed || (has_output && s.writable > 0)
+                })
+        })
+        .map_err(|_| End::Stopped)?;
+        let _ = time::ticks();
+        Ok(())
+    }
+}
+
+/// Serves a new connection until its user logs in, then hands it to a
+/// session (or ends it).
+pub(super) fn serve(config: &Arc<sshd::Config>, stream: TcpStream) {
+    let mut host = KernelHost { account: None };
+    let conn = Connection::new(config.clone(), &mut host);
+    let shared = Arc::new(Shared {
+        conn: IrqMutex::new(conn),
+        stream,
+        changes: AtomicU64::new(0),
+        account: IrqMutex::new(None),
+    });
+    let mut pump = Pump {
+        pending: Vec::new(),
+        last_poll: time::ticks(),
+    };
+    let mut events = Vec::new();
+    loop {
+        let seen = shared.changes();
+        let Ok(moved) = pump.run(&shared, &mut events) else {
+            return;
+        };
+        for event in events.drain(..) {
+            if let Event::Authenticated { .. } = event {
+                let body_shared = shared.clone();
+                let spawn = Spawn {
+                    name: "sshd".into(),
+                    parent: None,
+                    root_session: false,
+                    session_max: crate::cmdline::session_max(),
+                    pids_max: crate::cmdline::pids_max(),
+                    operator: false,
+                    foreground: None,
+                    notify: None,
+                };
+                let pending = core::mem::take(&mut pump.pending);
+                let body: proc::Body =
+                    alloc::boxed::Box::new(move |me| Ok(session(me, &body_shared, pending)));
+                if proc::spawn(spawn, body).is_err() {
+                    let _ = shared.with(|c, _| {
+                        let _ = c.disconnect("the machine cannot start a session now");
+                        shared.stream.try_write(c.output())
+                    });
+                }
+                return;
+            }
+        }
+        if !moved && Pump::wait(&shared, seen, || false).is_err() {
+            return;
+        }
+    }
+}
+
+/// A channel's command.
+struct Chan {
+    process: Arc<Process>,
+    term: Arc<ChannelTerminal>,
+}
+
+/// The session leader: serves the connection, one child per channel.
+fn session(me: &Arc<Process>, shared: &Arc<Shared>, pending: Vec<u8>) -> i32 {
+    *shared.account.lock() = Some(me.account_id());
+    let mut pump = Pump {
+        pending,
+        last_poll: time::ticks(),
+    };
+    let mut channels: BTreeMap<ChannelId, Chan> = BTreeMap::new();
+    let mut events = Vec::new();
+    loop {
+        let seen = shared.changes();
+        // The connection's own memory is refused, never forced, at the
+        // session's limit: its commands may be killed for memory, the
+        // connection that reports it must not be.
+        let Ok(moved) = crate::heap::fallible(|| pump.run(shared, &mut events)) else {
+            break;
+        };
+        for event in events.drain(..) {
+            handle(me, shared, &mut channels, event);
+        }
+        let reaped = reap(me, shared, &mut channels);
+        let exited = || {
+            channels
+                .values()
+                .any(|c| matches!(c.process.state(), proc::ProcState::Exited(_)))
+        };
+        if !moved && !reaped && Pump::wait(shared, seen, exited).is_err() {
+            break;
+        }
+    }
+    for chan in channels.values() {
+        let _ = proc::kill(me, chan.process.pid);
+    }
+    0
+}
+
+fn handle(
+    me: &Arc<Process>,
+    shared: &Arc<Shared>,
+    channels: &mut BTreeMap<ChannelId, Chan>,
+    event: Event,
+) {
+    match event {
+        Event::Start { channel, command } => {
+            let term = Arc::new(ChannelTerminal::new(
+                shared.clone(),
+                channel,
+                command.pty.is_some(),
+            ));
+            let line = command.exec;
+            let name = line
+                .as_deref()
+                .and_then(|l| l.split_whitespace().next())
+                .unwrap_or("sh")
+                .to_string();
+            let spawn = Spawn {
+                name,
+                parent: Some(me.clone()),
+                root_session: false,
+                session_max: quota::Limit::Unlimited,
+                pids_max: None,
+                operator: false,
+                foreground: None,
+                // Its exit wakes the connection's waiters (the leader
+                // checks its children's states whenever it wakes).
+                notify: Some(net::kick),
+            };
+            let body_term: Arc<dyn Terminal> = term.clone();
+            let body_shared = shared.clone();
+            let body: proc::Body = alloc::boxed::Box::new(move |p| {
+                let status = match &line {
+                    Some(line) => crate::shell::run_line(p, &body_term, line),
+                    None => crate::shell::run(p, &body_term),
+                };
+                body_shared.bump();
+                status
+            });
+            match proc::spawn(spawn, body) {
+                Ok(process) => {
+                    channels.insert(channel, Chan { process, term });
+                }
+                Err(e) => {
+                    let message = alloc::format!("cannot start: {e}\r\n");
+                    shared.with(|c, _| {
+                        let _ = c.write(channel, sshd::Stream::Stderr, message.as_bytes());
+                        c.exit(channel, Exit::Status(127));
+                    });
+                }
+            }
+        }
+        Event::Signal { channel, name } => {
+            if let Some(chan) = channels.get(&channel)
+                && name == "INT"
+            {
+                chan.term.interrupt();
+            }
+        }
+        Event::Closed(channel) => {
+            if let Some(chan) = channels.get(&channel) {
+                let _ = proc::kill(me, chan.process.pid);
+            }
+            shared.bump();
+        }
+        Event::Authenticated { .. }
+        | Event::StdinReady(_)
+        | Event::Eof(_)
+        | Event::Writable(_)
+        | Event::WindowChange { .. } => shared.bump(),
+    }
+}
+
+/// Reports every channel command that ended; whether any did.
+fn reap(me: &Arc<Process>, shared: &Shared, channels: &mut BTreeMap<ChannelId, Chan>) -> bool {
+    let mut any = false;
+    channels.retain(|&channel, chan| {
+        let Some(status) = proc::try_wait(me, chan.process.pid) else {
+            return true;
+        };
+        any = true;
+        let exit = match &status {
+            ExitStatus::Code(code) => Exit::Status(u32::try_from(*code).unwrap_or(1)),
+            ExitStatus::Interrupted => Exit::Signal {
+                name: "INT".into(),
+                message: status.to_string(),
+            },
+            _ => Exit::Signal {
+                name: "KILL".into(),
+                message: status.to_string(),
+            },
+        };
+        shared.with(|c, _| c.exit(channel, exit));
+        false
+    });
+    if any {
+        shared.bump();
+    }
+    any
+}

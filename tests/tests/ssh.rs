@@ -1,0 +1,186 @@
+//! The SSH server in the kernel, used with the real OpenSSH client: key
+//! login, commands and their exit statuses, stdin, limits across sessions,
+//! a flood held by the session's limit, and nothing left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use system_tests::{Guest, assert_same, field};
+
+/// How long one `ssh` invocation may take.
+const SSH_TIMEOUT: Duration = Duration::from_mins(1);
+
+/// A host key and a user key made by `ssh-keygen` in a fresh directory.
+struct Keys {
+    dir: PathBuf,
+}
+
+impl Keys {
+    fn new(name: &str) -> Keys {
+        let dir = std::env::temp_dir().join(format!("memquota-ssh-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("key dir");
+        for key in ["host", "user"] {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join(key))
+                .status()
+                .expect("run ssh-keygen");
+            assert!(status.success(), "ssh-keygen failed");
+        }
+        std::fs::copy(dir.join("user.pub"), dir.join("authorized_keys")).expect("copy key");
+        Keys { dir }
+    }
+
+    fn boot(&self, append: &str) -> Guest {
+        Guest::boot_with_ssh(
+            append,
+            &self.dir.join("host"),
+            &self.dir.join("authorized_keys"),
+        )
+    }
+
+    /// Runs `ssh` to the guest with `command`, feeding `stdin`.
+    fn ssh(&self, guest: &Guest, command: &str, stdin: Option<&Path>) -> Output {
+        let mut ssh = Command::new("ssh");
+        ssh.args(["-p", &guest.ssh_port().to_string(), "-i"])
+            .arg(self.dir.join("user"))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "user@127.0.0.1",
+                command,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match stdin {
+            Some(path) => ssh.stdin(std::fs::File::open(path).expect("stdin file")),
+            None => ssh.stdin(Stdio::null()),
+        };
+        let mut child = ssh.spawn().expect("run ssh");
+        let started = Instant::now();
+        loop {
+            if child.try_wait().expect("poll ssh").is_some() {
+                return child.wait_with_output().expect("ssh output");
+            }
+            if started.elapsed() > SSH_TIMEOUT {
+                let _ = child.kill();
+                panic!("ssh {command:?} ran past {SSH_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn key_login_commands_and_exit_statuses() {
+    let keys = Keys::new("exec");
+    let g = keys.boot("");
+    let out = keys.ssh(&g, "cat /proc/self/memquota", None);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout(&out);
+    let sid = field(&text, "sid");
+    assert!(
+        sid > 1,
+        "an SSH session is its own session, not the console's:\n{text}"
+    );
+    assert_eq!(field(&text, "session.max"), 8 << 20, "{text}");
+    for (command, code) in [
+        ("true", 0),
+        ("false", 1),
+        ("exit 3", 3),
+        ("frobnicate", 127),
+    ] {
+        let out = keys.ssh(&g, command, None);
+        assert_eq!(out.status.code(), Some(code), "{command}: {out:?}");
+    }
+    let out = keys.ssh(&g, "hog 16M --infallible", None);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("killed: out of memory"),
+        "{out:?}"
+    );
+    let out = keys.ssh(&g, "echo a; sleep 0.2; echo b", None);
+    assert_eq!(stdout(&out), "a\nb\n");
+}
+
+#[test]
+fn stdin_reaches_the_command() {
+    let keys = Keys::new("stdin");
+    let g = keys.boot("");
+    let input = keys.dir.join("input");
+    std::fs::write(&input, "hi\n").expect("write input");
+    let out = keys.ssh(&g, "cat", Some(&input));
+    assert_eq!(stdout(&out), "hi\n", "{out:?}");
+}
+
+#[test]
+fn a_flood_is_held_by_the_sessions_limit_and_leaves_nothing_behind() {
+    let keys = Keys::new("flood");
+    let mut g = keys.boot("session_max=4M");
+    // Warm up: the first connection grows kernel tables once.
+    keys.ssh(&g, "true", None);
+    let before = g.run("cat /proc/meminfo");
+    let input = keys.dir.join("zeros");
+    std::fs::write(&input, vec![0u8; 16 << 20]).expect("write input");
+    let out = keys.ssh(&g, "sink", Some(&input));
+    assert_eq!(stdout(&out), format!("{}\n", 16 << 20), "{out:?}");
+    // The session never went past its limit, though 16 MiB went through.
+    let out = keys.ssh(&g, "cat /proc/self/memquota", None);
+    let text = stdout(&out);
+    assert!(field(&text, "session.peak") <= 4 << 20, "{text}");
+    std::thread::sleep(Duration::from_millis(500));
+    let after = g.run("cat /proc/meminfo");
+    assert_same(
+        &before,
+        &after,
+        &[
+            "HeapUsed",
+            "SessionBytes",
+            "AccountsLive",
+            "AccountsOrphaned",
+        ],
+    );
+}
+
+#[test]
+fn a_session_may_lower_its_limit_but_not_raise_it_nor_see_others() {
+    let keys = Keys::new("limits");
+    let mut g = keys.boot("");
+    let out = keys.ssh(&g, "memquota set session 3M; cat /proc/self/memquota", None);
+    let text = stdout(&out);
+    assert_eq!(field(&text, "session.max"), 3 << 20, "{out:?}");
+    let out = keys.ssh(&g, "memquota set session 16M", None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{out:?}"
+    );
+    // Another session (the console's, pid 1) is neither seen nor changed.
+    let out = keys.ssh(&g, "ps; memquota set 1 1M", None);
+    assert!(
+        !stdout(&out)
+            .lines()
+            .any(|l| l.contains(" sh") && l.trim_start().starts_with("1 ")),
+        "{out:?}"
+    );
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(field(&g.run("cat /proc/1/memquota"), "max"), 8 << 20);
+}
