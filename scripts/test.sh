@@ -8,7 +8,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 setup_rust
 setup_nightly
-apt_install qemu-system-arm python3
+apt_install qemu-system-arm python3 openssh-client
 
 say "kernel layers: dependencies point down, unsafe only where allowed"
 python3 scripts/check-layers.py

@@ -8,16 +8,17 @@
 //! phase 2 run the destructors of every frame in between and land in that
 //! `catch`, which returns [`Caught`].
 //!
-//! The exception object is a static, not a heap block: raising must work
-//! when the heap has just refused an allocation, and nothing is left to
-//! free if a raise is abandoned. So one unwind is in flight at a time in
-//! the whole kernel; a [`raise`] while another is in flight (a destructor
-//! that blocked mid-unwind and let another thread fail) returns at once,
-//! as a raise with no catch frame above it does, and the caller falls back
-//! to what it would do without unwinding. A thread ended in the middle of
-//! its own unwind gives the object back with [`abandon`]. Each raise names
-//! its owner, a nonzero id unique to the raising thread (the kernel passes
-//! the pid, never reused), so only that thread can give it back.
+//! Exception objects are statics, not heap blocks: raising must work when
+//! the heap has just refused an allocation, and nothing is left to free
+//! if a raise is abandoned. There are [`SLOTS`] of them, so that as many
+//! threads can be unwinding at once (an unwind runs with IRQs enabled, and
+//! others may fail meanwhile); a [`raise`] that finds none free, or whose
+//! owner is already unwinding, returns at once, as a raise with no catch
+//! frame above it does, and the caller falls back to what it would do
+//! without unwinding. A thread ended in the middle of its own unwind gives
+//! its object back with [`abandon`]. Each raise names its owner, a nonzero
+//! id unique to the raising thread (the kernel passes the pid, never
+//! reused), so only that thread can give it back.
 //!
 //! What this module does not know, and its callers must check: whether the
 //! frames to be unwound may be unwound at all (no lock held, no interrupt
@@ -34,18 +35,21 @@ use unwinding::abi::{
 /// The exception class of the kernel's unwinds ("MQKERNEL").
 const CLASS: u64 = u64::from_be_bytes(*b"MQKERNEL");
 
-/// The one exception object (see the module doc).
+/// Unwinds that can be in flight at once.
+pub const SLOTS: usize = 64;
+
+/// One exception object (see the module doc).
 struct Slot(UnsafeCell<MaybeUninit<UnwindException>>);
 
-// SAFETY: the object is written only by the `raise` that set `OWNER`
-// (and by the unwinder it hands the object to), and released by
+// SAFETY: an object is written only by the `raise` that set its entry of
+// `OWNERS` (and by the unwinder it hands the object to), and released by
 // `release` when that unwind is caught, or by `abandon` from its owner,
-// whose stack never runs again; no two unwinds use it at once.
+// whose stack never runs again; no two unwinds use one object at once.
 unsafe impl Sync for Slot {}
 
-static EXCEPTION: Slot = Slot(UnsafeCell::new(MaybeUninit::zeroed()));
-/// Who raised the unwind in flight; 0 when none is.
-static OWNER: AtomicU64 = AtomicU64::new(0);
+static EXCEPTIONS: [Slot; SLOTS] = [const { Slot(UnsafeCell::new(MaybeUninit::zeroed())) }; SLOTS];
+/// Who raised the unwind using each object; 0 when it is free.
+static OWNERS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 
 /// An unwind that [`catch`] stopped: the frames inside it were unwound
 /// and their destructors ran.
@@ -59,8 +63,10 @@ pub struct Caught {
 /// The exception object's cleanup: called by `_Unwind_DeleteException`
 /// when the unwind is caught.
 unsafe extern "C" fn release(_reason: UnwindReasonCode, exception: *mut UnwindException) {
-    if core::ptr::eq(exception, EXCEPTION.0.get().cast::<UnwindException>()) {
-        OWNER.store(0, Ordering::Release);
+    for (slot, owner) in EXCEPTIONS.iter().zip(&OWNERS) {
+        if core::ptr::eq(exception, slot.0.get().cast::<UnwindException>()) {
+            owner.store(0, Ordering::Release);
+        }
     }
 }
 
@@ -74,15 +80,17 @@ unsafe extern "C" fn release(_reason: UnwindReasonCode, exception: *mut UnwindEx
 /// be unwound: in particular no interrupt (exception-return) frame lies
 /// between, and no frame holds a lock whose data it left half-updated.
 pub fn raise(owner: u64) {
-    if owner == 0
-        || OWNER
-            .compare_exchange(0, owner, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-    {
+    if owner == 0 || OWNERS.iter().any(|o| o.load(Ordering::Acquire) == owner) {
         return;
     }
-    let exception = EXCEPTION.0.get().cast::<UnwindException>();
-    // SAFETY: `OWNER` was 0, so no unwind owns the object and this
+    let Some(index) = OWNERS.iter().position(|o| {
+        o.compare_exchange(0, owner, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }) else {
+        return;
+    };
+    let exception = EXCEPTIONS[index].0.get().cast::<UnwindException>();
+    // SAFETY: its `OWNERS` entry was 0, so no unwind owns the object and this
     // raise has it to itself; a zeroed `UnwindException` is a valid value
     // (no cleanup, no stop function, zero private words), which is reset
     // here before the class and cleanup are set.
@@ -105,7 +113,7 @@ pub fn raise(owner: u64) {
     // no catch frame it returns without having changed anything.
     let _reason = unsafe { _Unwind_RaiseException(exception) };
     // Not raised: the object is free again.
-    OWNER.store(0, Ordering::Release);
+    OWNERS[index].store(0, Ordering::Release);
 }
 
 /// Gives up the unwind in flight, whose thread is being ended without it
@@ -113,7 +121,9 @@ pub fn raise(owner: u64) {
 /// the unwind): that stack never runs again, so the exception object is
 /// free for the next [`raise`]. Does nothing unless `owner` raised it.
 pub fn abandon(owner: u64) {
-    let _ = OWNER.compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed);
+    for slot in &OWNERS {
+        let _ = slot.compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed);
+    }
 }
 
 /// Runs `f`; if an unwind started inside it (by [`raise`], or a foreign
