@@ -180,3 +180,19 @@ fn a_session_has_a_process_limit_set_like_the_memory_limits() {
     assert_eq!(g.run("memquota pids session max"), "");
     assert!(!g.run("sleep 600 &").contains("cannot start"));
 }
+
+#[test]
+fn odd_names_and_accounts_are_named_for_what_they_are() {
+    let mut g = Guest::boot("");
+    let long = "e".repeat(200);
+    let out = g.run(&format!("echo x > /tmp/{long}"));
+    assert!(
+        out.contains("file name too long (64 bytes at most)"),
+        "{out}"
+    );
+    let table = g.run("memquota");
+    assert!(
+        table.lines().any(|l| l.trim_end().ends_with(" operator")),
+        "the operator's account is labelled:\n{table}"
+    );
+}

@@ -27,6 +27,11 @@ pub enum FsError {
         /// Most files it holds.
         max: usize,
     },
+    /// A file name longer than the directory allows.
+    NameTooLong {
+        /// The longest name, in bytes.
+        max: usize,
+    },
     /// `/tmp` holds as much data as its size allows.
     TmpFull {
         /// Its size, in bytes.
@@ -46,6 +51,9 @@ impl fmt::Display for FsError {
             FsError::Permission(e) => write!(f, "permission denied: {e}"),
             FsError::NotOwner => f.write_str("permission denied: another session's file"),
             FsError::NoSpace { max } => write!(f, "no space: /tmp holds at most {max} files"),
+            FsError::NameTooLong { max } => {
+                write!(f, "file name too long ({max} bytes at most)")
+            }
             FsError::TmpFull { size } => {
                 write!(f, "no space left on /tmp (tmp_size is {size} bytes)")
             }

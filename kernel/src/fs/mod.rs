@@ -85,6 +85,8 @@ pub fn resolve<'p>(caller: &Process, path: &'p str) -> Result<Node<'p>, FsError>
     if let Some(name) = path.strip_prefix("/tmp/") {
         return if tmp::valid_name(name) {
             Ok(Node::TmpFile(name))
+        } else if name.len() > tmp::MAX_NAME {
+            Err(FsError::NameTooLong { max: tmp::MAX_NAME })
         } else {
             Err(FsError::NotFound)
         };

@@ -149,7 +149,12 @@ pub fn render_table(reader: &Process, out: &mut impl Write) -> fmt::Result {
             "kernel"
         } else if a.id == users {
             "users"
-        } else if owned && pid == sid {
+        } else if a.id == heap::operator_account().id() {
+            "operator"
+        } else if !owned {
+            // An account no process owns (the SSH server's pre-login one).
+            "shared"
+        } else if pid == sid {
             "session"
         } else {
             "process"
