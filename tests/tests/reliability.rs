@@ -33,8 +33,9 @@ fn escape_sequences_never_swallow_enter() {
 
 #[test]
 fn a_kill_at_the_heap_floor_names_the_floor_not_a_limit() {
-    // No session limit: only the heap's floor can stop the hog.
-    let mut g = Guest::boot("heap=8M floor=2M session_max=max");
+    // No session limit and no operator's reserve: only the heap's floor
+    // can stop the hog.
+    let mut g = Guest::boot("heap=8M floor=2M session_max=max operator_reserve=0");
     let out = g.run("hog 64M --infallible");
     assert!(out.contains("killed: out of memory"), "{out}");
     assert!(
@@ -195,4 +196,18 @@ fn odd_names_and_accounts_are_named_for_what_they_are() {
         table.lines().any(|l| l.trim_end().ends_with(" operator")),
         "the operator's account is labelled:\n{table}"
     );
+}
+
+#[test]
+fn a_kill_at_the_sessions_share_names_the_share() {
+    // No session limit, the default operator's reserve: the sessions'
+    // share of the heap stops the hog before the floor.
+    let mut g = Guest::boot("heap=8M floor=2M session_max=max");
+    let out = g.run("hog 64M --infallible");
+    assert!(
+        out.contains("all sessions together reached their share of the heap"),
+        "{out}"
+    );
+    assert!(!out.contains("suggested limit"), "{out}");
+    assert_eq!(g.run("echo kernel fine"), "kernel fine\n");
 }

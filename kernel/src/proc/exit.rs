@@ -52,6 +52,13 @@ pub enum OomCause {
         /// The floor, in bytes.
         floor: usize,
     },
+    /// No limit of its own: the sessions together used their share of
+    /// the heap (`users`' max), which stops short of the floor by the
+    /// operator's reserve.
+    SessionsShare {
+        /// The sessions' share, in bytes.
+        max: usize,
+    },
     /// No limit and no floor: a failure injected by `failslab`.
     Injected,
 }
@@ -93,6 +100,13 @@ impl fmt::Display for OomReport {
                 return write!(
                     f,
                     "the heap reached its floor ({floor} bytes kept for the kernel), not a limit (peak {} bytes; {events}); a larger limit would not help",
+                    self.peak
+                );
+            }
+            OomCause::SessionsShare { max } => {
+                return write!(
+                    f,
+                    "all sessions together reached their share of the heap ({max} bytes; the rest above the floor is kept for the operator), not a limit of its own (peak {} bytes; {events})",
                     self.peak
                 );
             }
@@ -173,8 +187,19 @@ pub(super) fn oom_report(process: &Process) -> OomReport {
     );
     let near_limit = limited.filter(|l| near(l.peak, l.max));
     let injecting = ACCOUNTS.fault_policy() != quota::FaultPolicy::Off;
+    let users = ACCOUNTS.snapshot(crate::heap::users_account().id());
+    let sessions_share = users
+        .filter(|u| process.account_id() != u.id && near(u.peak, u.max))
+        .and_then(|u| match u.max {
+            Limit::Bytes(max) => Some(max),
+            Limit::Unlimited => None,
+        })
+        .filter(|_| {
+            chosen.is_none() && near_limit.is_none() && crate::heap::operator_reserve() > 0
+        });
     let (snap, floor) = match (chosen, near_limit) {
         (Some(over), _) => (Some(over), None),
+        (None, None) if sessions_share.is_some() => (process.account_snapshot(), None),
         (None, _) if near_floor => (process.account_snapshot(), Some(heap.floor)),
         (None, Some(limit)) => (Some(limit), None),
         (None, None) if injecting => (process.account_snapshot(), None),
@@ -186,7 +211,9 @@ pub(super) fn oom_report(process: &Process) -> OomReport {
     let account = snap.map_or(process.account_id(), |s| s.id);
     let _ = ACCOUNTS.record_oom_kill(account);
     let snap = ACCOUNTS.snapshot(account).or(snap);
-    let cause = if let Some(floor) = floor {
+    let cause = if let Some(max) = sessions_share {
+        OomCause::SessionsShare { max }
+    } else if let Some(floor) = floor {
         OomCause::HeapFloor { floor }
     } else if chosen.is_none() && near_limit.is_none() && injecting && !near_floor {
         OomCause::Injected

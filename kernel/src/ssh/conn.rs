@@ -289,11 +289,8 @@ fn handle(
                 command.pty.is_some(),
             ));
             let line = command.exec;
-            let name = line
-                .as_deref()
-                .and_then(|l| l.split_whitespace().next())
-                .unwrap_or("sh")
-                .to_string();
+            // A shell runs the channel: interactive, or the one `exec` line.
+            let name = "sh".to_string();
             let spawn = Spawn {
                 name,
                 parent: Some(me.clone()),
