@@ -221,36 +221,19 @@ impl Guest {
     /// # Panics
     /// If it does not appear within [`STEP_TIMEOUT`], showing the output.
     pub fn expect(&mut self, pattern: &str) -> String {
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        let needle = pattern.as_bytes();
-        let (lock, cv) = &*self.output;
-        let mut out = lock.lock().expect("output lock");
-        let mut searched: usize = 0;
-        loop {
-            let unread = &out[self.seen..];
-            // Search only what arrived since the last look (plus the
-            // pattern's length less one): a flood of output stays linear.
-            let from = searched.saturating_sub(needle.len().saturating_sub(1));
-            let found = unread[from.min(unread.len())..]
-                .windows(needle.len())
-                .position(|w| w == needle)
-                .map(|at| at + from);
-            searched = unread.len();
-            if let Some(at) = found {
-                let end = at + needle.len();
-                let text = String::from_utf8_lossy(&unread[..end]).into_owned();
-                self.seen += end;
-                return text;
-            }
-            let now = Instant::now();
-            assert!(
-                now < deadline,
-                "timed out waiting for {pattern:?}; before that:\n{}\n--- output so far:\n{}",
-                String::from_utf8_lossy(&out[self.seen.saturating_sub(2000)..self.seen]),
-                String::from_utf8_lossy(&unread[..unread.len().min(4000)])
-            );
-            out = cv.wait_timeout(out, deadline - now).expect("output lock").0;
-        }
+        self.expect_within(pattern, STEP_TIMEOUT)
+            .unwrap_or_else(|| panic!("timed out waiting for {pattern:?}; {}", self.context()))
+    }
+
+    /// The output around what was consumed, for a failure's message.
+    fn context(&self) -> String {
+        let out = self.output.0.lock().expect("output lock");
+        let unread = &out[self.seen..];
+        format!(
+            "before that:\n{}\n--- output so far:\n{}",
+            String::from_utf8_lossy(&out[self.seen.saturating_sub(2000)..self.seen]),
+            String::from_utf8_lossy(&unread[..unread.len().min(4000)])
+        )
     }
 
     /// Like [`Guest::expect`], but gives up after `wait`: `None` then.
@@ -386,6 +369,18 @@ pub fn field(text: &str, key: &str) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("{key} = {value:?} is not a number"))
 }
+
+/// The `/proc/meminfo` keys that must come back exactly once whatever a
+/// test did has ended: the heap, the accounts, and the error counter.
+pub const BASELINE_KEYS: &[&str] = &[
+    "HeapUsed",
+    "KernelBytes",
+    "SessionBytes",
+    "Allocations",
+    "AccountsLive",
+    "AccountsOrphaned",
+    "AccountingErrors",
+];
 
 /// Asserts `keys` have the same value in two readings of a key/value file
 /// (e.g. `/proc/meminfo` before and after), showing both on a mismatch.

@@ -2,7 +2,7 @@
 //! would: set limits, read procfs, run a greedy command, and check that the
 //! kernel and the shell carry on and nothing is leaked.
 
-use system_tests::{Guest, assert_same, field};
+use system_tests::{BASELINE_KEYS, Guest, assert_same, field};
 
 const MIB: u64 = 1 << 20;
 
@@ -203,17 +203,6 @@ fn a_session_that_ends_releases_its_accounts() {
         "session 1 is gone:\n{table}"
     );
 }
-
-/// What a process held and what a terminated one could leave behind.
-const BASELINE_KEYS: &[&str] = &[
-    "HeapUsed",
-    "KernelBytes",
-    "SessionBytes",
-    "Allocations",
-    "AccountsLive",
-    "AccountsOrphaned",
-    "AccountingErrors",
-];
 
 /// Runs `line`, which allocates infallibly beyond the overdraft, and checks
 /// it was killed for memory (the OOM report, `$?` 137) and not terminated

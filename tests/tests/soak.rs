@@ -8,18 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use system_tests::{Guest, PROMPT, assert_same, field};
-
-/// The `/proc/meminfo` keys that must come back exactly.
-const BASELINE: &[&str] = &[
-    "HeapUsed",
-    "KernelBytes",
-    "SessionBytes",
-    "Allocations",
-    "AccountsLive",
-    "AccountsOrphaned",
-    "AccountingErrors",
-];
+use system_tests::{BASELINE_KEYS, Guest, PROMPT, assert_same, field};
 
 fn env_or(key: &str, default: u64) -> u64 {
     std::env::var(key)
@@ -55,7 +44,7 @@ fn hog_cycles(cycles: u64) {
     }
     eprintln!("{cycles} hog cycles in {:?}", started.elapsed());
     let after = fresh_session_meminfo(&mut g);
-    assert_same(&before, &after, BASELINE);
+    assert_same(&before, &after, BASELINE_KEYS);
     assert_eq!(field(&after, "AccountingErrors"), 0);
 }
 
@@ -121,7 +110,7 @@ fn mixed(seconds: u64) {
     );
     g.run("rm /tmp/soak_a /tmp/soak_b");
     let after = fresh_session_meminfo(&mut g);
-    assert_same(&before, &after, BASELINE);
+    assert_same(&before, &after, BASELINE_KEYS);
 }
 
 #[test]
