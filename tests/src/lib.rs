@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 /// The console shell's prompt (root's session).
 pub const PROMPT: &str = "memquota# ";
 
+/// The first line of every console session's greeting.
+pub const BANNER: &str = "memquota: per-session kernel memory quotas";
+
 /// How long one guest may live at most.
 pub const GUEST_DEADLINE: Duration = Duration::from_mins(4);
 
@@ -102,6 +105,8 @@ pub struct Guest {
     started: Instant,
     /// The host port forwarded to the guest's TCP port 22.
     ssh_port: u16,
+    /// Markers [`Guest::sync`] has used.
+    syncs: u64,
 }
 
 impl Guest {
@@ -191,6 +196,7 @@ impl Guest {
             seen: 0,
             started: Instant::now(),
             ssh_port,
+            syncs: 0,
         }
     }
 
@@ -276,7 +282,25 @@ impl Guest {
     /// # Panics
     /// If none appears within [`STEP_TIMEOUT`], showing the output.
     pub fn expect_any(&mut self, patterns: &[&str]) -> (usize, String) {
-        let deadline = Instant::now() + STEP_TIMEOUT;
+        self.expect_any_within(patterns, STEP_TIMEOUT)
+            .unwrap_or_else(|| {
+                panic!(
+                    "timed out waiting for any of {patterns:?}; {}",
+                    self.context()
+                )
+            })
+    }
+
+    /// Like [`Guest::expect_any`], but gives up after `wait`: `None` then.
+    ///
+    /// # Panics
+    /// If the output lock is poisoned.
+    pub fn expect_any_within(
+        &mut self,
+        patterns: &[&str],
+        wait: Duration,
+    ) -> Option<(usize, String)> {
+        let deadline = Instant::now() + wait;
         let (lock, cv) = &*self.output;
         let mut out = lock.lock().expect("output lock");
         loop {
@@ -295,14 +319,12 @@ impl Guest {
             if let Some((end, index)) = found {
                 let text = String::from_utf8_lossy(&unread[..end]).into_owned();
                 self.seen += end;
-                return (index, text);
+                return Some((index, text));
             }
             let now = Instant::now();
-            assert!(
-                now < deadline,
-                "timed out waiting for any of {patterns:?}; output so far:\n{}",
-                String::from_utf8_lossy(unread)
-            );
+            if now >= deadline {
+                return None;
+            }
             out = cv.wait_timeout(out, deadline - now).expect("output lock").0;
         }
     }
@@ -331,6 +353,49 @@ impl Guest {
             drop(text);
             out = cv.wait_timeout(out, deadline - now).expect("output lock").0;
         }
+    }
+
+    /// Brings the test and the console back in step, whatever happened
+    /// before: presses Ctrl-C (ending a foreground job, or abandoning a
+    /// half-typed line), then runs `echo sync N` with a fresh `N` and waits
+    /// for its output line and the prompt after it, so no earlier prompt is
+    /// mistaken for a later one. If a new session's banner comes first (the
+    /// shell ended, taking the line with it), it tries again at once.
+    /// Returns how many tries went unanswered for [`STEP_TIMEOUT`] / 3.
+    ///
+    /// # Panics
+    /// If the console does not answer within three such waits, or the
+    /// shell keeps ending.
+    pub fn sync(&mut self) -> u32 {
+        let mut unanswered = 0;
+        for _ in 0..20 {
+            self.syncs += 1;
+            self.send(b"\x03");
+            self.send(format!("echo sync {}\r", self.syncs).as_bytes());
+            // First the line's echo (the prompt before it may be a stale
+            // one), then its output line, or a prompt without it (the
+            // `echo` itself was refused or killed), or a new session.
+            let echoed = format!("echo sync {}\r\n", self.syncs);
+            let answer = format!("sync {}\r\n", self.syncs);
+            let wait = STEP_TIMEOUT / 3;
+            let outcome = match self.expect_any_within(&[&echoed, BANNER], wait) {
+                Some((0, _)) => self.expect_any_within(&[&answer, PROMPT, BANNER], wait),
+                other => other,
+            };
+            match outcome {
+                Some((0, _)) => {
+                    self.expect(PROMPT);
+                    return unanswered;
+                }
+                Some(_) => {}
+                None => {
+                    eprintln!("sync {} was not answered; {}", self.syncs, self.context());
+                    unanswered += 1;
+                    assert!(unanswered < 3, "the console stopped answering");
+                }
+            }
+        }
+        panic!("the shell kept ending; {}", self.context())
     }
 
     /// Types `line` at the prompt and returns what it printed, without the

@@ -3,7 +3,7 @@
 //! limit on the operator's own session, fault injection that must keep
 //! reaching new sessions, and `/tmp` that must hold nothing once empty.
 
-use system_tests::{Guest, PROMPT, assert_same};
+use system_tests::{BANNER, Guest, PROMPT, assert_same};
 
 const BASELINE: &[&str] = &[
     "HeapUsed",
@@ -15,7 +15,7 @@ const BASELINE: &[&str] = &[
 
 fn fresh_session(g: &mut Guest) {
     g.send(b"exit\r");
-    g.expect("memquota: per-session kernel memory quotas");
+    g.expect(BANNER);
     g.expect(PROMPT);
 }
 
@@ -68,7 +68,7 @@ fn the_operator_can_undo_a_zero_limit_on_its_own_session() {
 fn failslab_every_nth_keeps_reaching_a_new_sessions_processes() {
     let mut g = Guest::boot("failslab=every:3");
     g.send(b"exit\r");
-    g.expect("memquota: per-session kernel memory quotas");
+    g.expect(BANNER);
     g.expect(PROMPT);
     let out = g.run("hog 2M");
     let info = g.run("cat /proc/meminfo");

@@ -2,7 +2,7 @@
 //! would: set limits, read procfs, run a greedy command, and check that the
 //! kernel and the shell carry on and nothing is leaked.
 
-use system_tests::{BASELINE_KEYS, Guest, assert_same, field};
+use system_tests::{BANNER, BASELINE_KEYS, Guest, assert_same, field};
 
 const MIB: u64 = 1 << 20;
 
@@ -181,7 +181,7 @@ fn a_session_that_ends_releases_its_accounts() {
     g.run("hog 1M & sleep 0.5");
     // The console shell exits; the kernel starts a new session.
     g.send(b"exit\r");
-    g.expect("memquota: per-session kernel memory quotas");
+    g.expect(BANNER);
     g.expect(system_tests::PROMPT);
     let after = g.run("cat /proc/meminfo");
     assert_same(
@@ -255,7 +255,7 @@ fn four_sessions_beyond_the_overdraft_leave_the_heap_at_baseline() {
         let _ = run_killed_for_memory(&mut g, "hog 16M --infallible --step 1M");
         // The console shell exits; the kernel starts a new session.
         g.send(b"exit\r");
-        g.expect("memquota: per-session kernel memory quotas");
+        g.expect(BANNER);
         g.expect(system_tests::PROMPT);
     }
     let after = g.run("cat /proc/meminfo");

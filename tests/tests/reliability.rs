@@ -2,7 +2,7 @@
 //! way the machine was left damaged or the console dead, and checks it is
 //! not any more.
 
-use system_tests::{Guest, PROMPT};
+use system_tests::{BANNER, Guest, PROMPT};
 
 #[test]
 fn typing_during_boot_does_not_kill_the_console() {
@@ -120,7 +120,7 @@ fn files_of_ended_sessions_can_be_listed_and_removed() {
             g.run(&format!("yes {line} > /tmp/s{session}_{j}"));
         }
         g.send(b"exit\r");
-        g.expect("memquota: per-session kernel memory quotas");
+        g.expect(BANNER);
         g.expect(PROMPT);
     }
     // The machine is still usable: commands start, and /tmp stayed within
