@@ -1,7 +1,7 @@
 //! Per-CPU state. One CPU runs today; the state is still kept per CPU so
 //! that SMP does not have to untangle globals later.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use quota::{Scope, ScopeCell};
 
@@ -24,6 +24,11 @@ pub struct PerCpu {
     /// The panic being raised is an allocation failure (set by the
     /// allocation error handler, taken by the panic handler).
     pub alloc_failed: AtomicBool,
+    /// The last charge refused here, packed by `heap` (0: none since it
+    /// was cleared). A thread moves only at a context switch, which happens
+    /// at safe points, so the code that sees an allocation fail reads its
+    /// own refusal.
+    pub refusal: AtomicU64,
 }
 
 impl PerCpu {
@@ -34,6 +39,7 @@ impl PerCpu {
             need_resched: AtomicBool::new(false),
             in_interrupt: AtomicBool::new(false),
             alloc_failed: AtomicBool::new(false),
+            refusal: AtomicU64::new(0),
         }
     }
 

@@ -19,9 +19,11 @@
 //! `operator`, can always start and clean up, whatever the sessions did.
 
 use core::ops::Range;
+use core::sync::atomic::Ordering::Relaxed;
 
 use quota::{
-    Account, AccountFlags, AccountTable, HeapConfig, Limit, NewAccount, Scope, Slot, TrackingAlloc,
+    Account, AccountFlags, AccountTable, HeapConfig, Limit, NewAccount, Refusal, RefusalReason,
+    Scope, Slot, TrackingAlloc,
 };
 use spin::Once;
 use talc::TalcLock;
@@ -62,6 +64,105 @@ impl quota::Context for KernelContext {
     fn replace(scope: Scope) -> Scope {
         cpu::this().scope.replace(scope)
     }
+
+    fn refused(refusal: Refusal) {
+        cpu::this().refusal.store(pack(refusal), Relaxed);
+    }
+}
+
+fn pack(refusal: Refusal) -> u64 {
+    let reason: u64 = match refusal.reason {
+        RefusalReason::Limit => 1,
+        RefusalReason::HeapFloor => 2,
+        RefusalReason::Overflow => 3,
+        RefusalReason::Injected => 4,
+        RefusalReason::Stale => 5,
+    };
+    reason << 32 | u64::from(refusal.account.to_raw())
+}
+
+fn unpack(word: u64) -> Option<Refusal> {
+    let reason = match word >> 32 {
+        1 => RefusalReason::Limit,
+        2 => RefusalReason::HeapFloor,
+        3 => RefusalReason::Overflow,
+        4 => RefusalReason::Injected,
+        5 => RefusalReason::Stale,
+        _ => return None,
+    };
+    let raw = u32::try_from(word & u64::from(u32::MAX)).ok()?;
+    Some(Refusal {
+        account: quota::AccountId::from_raw(raw),
+        reason,
+    })
+}
+
+/// Why memory could not be had, for an error message: the refusal that
+/// made an allocation fail, if the allocator refused it (it may also
+/// have failed in the inner allocator, or before asking).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoMemory {
+    refusal: Option<Refusal>,
+}
+
+impl NoMemory {
+    /// The last refusal on this CPU since [`try_fallible`] cleared it:
+    /// for callers whose failure came through a type that cannot carry it
+    /// (`fmt::Error` from a [`try_fallible`] inside a `fmt::Write`).
+    pub fn last() -> Self {
+        Self {
+            refusal: unpack(cpu::this().refusal.load(Relaxed)),
+        }
+    }
+
+    /// Failed before any allocation was tried (a size that overflows).
+    pub const fn unexplained() -> Self {
+        Self { refusal: None }
+    }
+}
+
+impl core::fmt::Display for NoMemory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("cannot allocate memory")?;
+        let Some(refusal) = self.refusal else {
+            return Ok(());
+        };
+        let snap = ACCOUNTS.snapshot(refusal.account);
+        let max = snap.map_or(Limit::Unlimited, |s| s.max);
+        match refusal.reason {
+            RefusalReason::Limit if refusal.account == users_account().id() => write!(
+                f,
+                " (all sessions together are at their share of the heap, {max} bytes)"
+            ),
+            RefusalReason::Limit if refusal.account == operator_account().id() => {
+                write!(f, " (the operator's reserve is used up)")
+            }
+            RefusalReason::Limit
+                if snap.is_some_and(|s| s.parent == Some(users_account().id())) =>
+            {
+                write!(f, " (over the session's limit of {max} bytes)")
+            }
+            RefusalReason::Limit => write!(f, " (over the process's limit of {max} bytes)"),
+            RefusalReason::HeapFloor => write!(
+                f,
+                " (the heap is down to its floor, {} bytes kept for the kernel)",
+                snapshot().floor
+            ),
+            RefusalReason::Injected => f.write_str(" (a failure injected by failslab)"),
+            RefusalReason::Overflow => f.write_str(" (the size overflows)"),
+            RefusalReason::Stale => Ok(()),
+        }
+    }
+}
+
+/// Runs `f` with allocation failure handled, as [`fallible`], and turns
+/// its error into a [`NoMemory`] that says what refused.
+///
+/// # Errors
+/// The [`NoMemory`] if `f` fails.
+pub fn try_fallible<T, E>(f: impl FnOnce() -> Result<T, E>) -> Result<T, NoMemory> {
+    cpu::this().refusal.store(0, Relaxed);
+    fallible(f).map_err(|_| NoMemory::last())
 }
 
 /// The heap's layout, from the boot parameters.
@@ -210,6 +311,9 @@ pub fn charge_to<R>(account: &Account<'_>, f: impl FnOnce() -> R) -> R {
 
 /// A thread stack of at least `bytes` with a guard page beneath it,
 /// charged to the current scope and refused (not forced) over a limit.
-pub fn try_alloc_stack(bytes: usize) -> Option<GuardedStack> {
-    fallible(|| GuardedStack::new(bytes))
+///
+/// # Errors
+/// The [`NoMemory`] if it was refused.
+pub fn try_alloc_stack(bytes: usize) -> Result<GuardedStack, NoMemory> {
+    try_fallible(|| GuardedStack::new(bytes).ok_or(()))
 }

@@ -19,7 +19,7 @@
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::{Account, AccountId, Mode};
+use crate::{Account, AccountId, Mode, Refusal};
 
 /// The allocation context of the running code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +65,14 @@ pub trait Context {
     /// set; the default does nothing more.
     fn kill_pending(account: AccountId) {
         let _ = account;
+    }
+
+    /// Called when a charge was refused (the allocation returns null), so
+    /// the caller that sees the failure can say why. Like
+    /// [`Context::kill_pending`] it runs inside the allocator and must not
+    /// allocate or take locks; the default does nothing.
+    fn refused(refusal: Refusal) {
+        let _ = refusal;
     }
 }
 

@@ -341,12 +341,17 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
             return ptr::null_mut();
         };
         let scope = C::scope();
-        let Ok(charged) =
-            self.table
+        let charged =
+            match self
+                .table
                 .charge(scope.account, Amount::block(inner.size()), scope.mode())
-        else {
-            return ptr::null_mut();
-        };
+            {
+                Ok(charged) => charged,
+                Err(refusal) => {
+                    C::refused(refusal);
+                    return ptr::null_mut();
+                }
+            };
         if charged.forced {
             C::kill_pending(charged.account);
         }
@@ -474,7 +479,10 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
                     // SAFETY: forwarded from this function's own contract.
                     return unsafe { self.realloc_by_copy(ptr, layout, new_size) };
                 }
-                Err(_) => return ptr::null_mut(),
+                Err(refusal) => {
+                    C::refused(refusal);
+                    return ptr::null_mut();
+                }
             }
         }
         // SAFETY: `ptr - header` is the block's base, allocated by `inner`

@@ -12,11 +12,12 @@ use std::alloc::System;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::*;
-use crate::{Account, AccountFlags, NewAccount, Scope, Slot, charge_to, fallible};
+use crate::{Account, AccountFlags, Limit, NewAccount, Refusal, Scope, Slot, charge_to, fallible};
 
 thread_local! {
     static SCOPE: Cell<Scope> = const { Cell::new(Scope::ROOT) };
     static KILLED: RefCell<Vec<AccountId>> = const { RefCell::new(Vec::new()) };
+    static REFUSED: RefCell<Vec<Refusal>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A per-thread context that records kill-pending notifications.
@@ -32,6 +33,13 @@ impl Context for Recording {
     fn kill_pending(account: AccountId) {
         KILLED.with(|k| k.borrow_mut().push(account));
     }
+    fn refused(refusal: Refusal) {
+        REFUSED.with(|r| r.borrow_mut().push(refusal));
+    }
+}
+
+fn refused() -> Vec<Refusal> {
+    REFUSED.with(|r| r.borrow().clone())
 }
 
 fn killed() -> Vec<AccountId> {
@@ -137,6 +145,40 @@ fn charges_size_plus_header_and_honours_every_alignment() {
     }
     assert_eq!(heap.snapshot().allocations, 0);
     assert_eq!(t.stats().accounting_errors, 0);
+}
+
+#[test]
+fn a_refusal_is_reported_to_the_context_with_the_level_that_refused() {
+    let s = slots();
+    let t = AccountTable::new(&s);
+    let heap = TrackingAlloc::<_, Recording>::new(System, &t);
+    let session = t.create(None, USER).unwrap();
+    let process = t.create(Some(&session), USER).unwrap();
+    t.set_max(session.id(), Limit::Bytes(100)).unwrap();
+    let p = charge_to::<Recording, _>(&process, || {
+        fallible::<Recording, _>(|| alloc(&heap, 64, 8))
+    });
+    assert!(!p.is_null());
+    assert!(refused().is_empty());
+    // Growing in place and a fresh block are both refused by the session.
+    // SAFETY: `p` is a live 64-byte block of this heap.
+    let grown = charge_to::<Recording, _>(&process, || {
+        fallible::<Recording, _>(|| unsafe {
+            heap.realloc(p, Layout::from_size_align(64, 8).unwrap(), 128)
+        })
+    });
+    assert!(grown.is_null());
+    let q = charge_to::<Recording, _>(&process, || {
+        fallible::<Recording, _>(|| alloc(&heap, 64, 8))
+    });
+    assert!(q.is_null());
+    let limit = Refusal {
+        account: session.id(),
+        reason: RefusalReason::Limit,
+    };
+    assert_eq!(refused(), [limit, limit]);
+    free(&heap, p, 64, 8);
+    assert_eq!(current(&t, &process), 0);
 }
 
 #[test]

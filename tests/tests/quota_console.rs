@@ -332,7 +332,12 @@ fn tmp_files_are_charged_to_their_session_and_credited_on_removal() {
     );
     // Writing past the session's limit fails cleanly; the session survives.
     let out = g.run("yes > /tmp/big");
-    assert!(out.contains("/tmp/big: cannot allocate memory"), "{out}");
+    assert!(
+        out.contains(
+            "/tmp/big: cannot allocate memory (over the session's limit of 4194304 bytes)"
+        ),
+        "{out}"
+    );
     assert_eq!(g.run("echo $?"), "1\n");
     let full = g.run("memquota 1");
     assert!(

@@ -15,7 +15,7 @@ pub enum FsError {
     /// The file cannot be written.
     ReadOnly,
     /// The buffer for the file could not be charged.
-    NoMemory,
+    NoMemory(crate::heap::NoMemory),
     /// The written bytes are not a valid request.
     Invalid(procfs::WriteError),
     /// Not allowed.
@@ -46,7 +46,7 @@ impl fmt::Display for FsError {
             FsError::IsDirectory => f.write_str("is a directory"),
             FsError::NotDirectory => f.write_str("not a directory"),
             FsError::ReadOnly => f.write_str("read-only file"),
-            FsError::NoMemory => f.write_str("cannot allocate memory (over the limit)"),
+            FsError::NoMemory(why) => write!(f, "{why}"),
             FsError::Invalid(e) => write!(f, "{e}"),
             FsError::Permission(e) => write!(f, "permission denied: {e}"),
             FsError::NotOwner => f.write_str("permission denied: another session's file"),

@@ -63,7 +63,8 @@ pub struct Buffer(pub Vec<u8>);
 
 impl Write for Buffer {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        heap::fallible(|| self.0.try_reserve(s.len())).map_err(|_| fmt::Error)?;
+        // A failure's reason stays for `heap::NoMemory::last`.
+        heap::try_fallible(|| self.0.try_reserve(s.len())).map_err(|_| fmt::Error)?;
         self.0.extend_from_slice(s.as_bytes());
         Ok(())
     }
@@ -120,7 +121,7 @@ pub fn read(caller: &Process, path: &str) -> Result<Vec<u8>, FsError> {
         }
         Node::Proc(p) => proc::render(caller, p, &mut out)?,
     };
-    rendered.map_err(|_| FsError::NoMemory)?;
+    rendered.map_err(|_| FsError::NoMemory(heap::NoMemory::last()))?;
     Ok(out.0)
 }
 

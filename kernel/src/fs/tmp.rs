@@ -140,7 +140,9 @@ pub fn append(caller: &Process, name: &str, bytes: &[u8]) -> Result<(), FsError>
     let file = dir.files.get_mut(name).ok_or(FsError::NotFound)?;
     may_write(caller, file)?;
     let (len, capacity) = (file.data.len(), file.data.capacity());
-    let need = len.checked_add(bytes.len()).ok_or(FsError::NoMemory)?;
+    let need = len
+        .checked_add(bytes.len())
+        .ok_or(FsError::NoMemory(heap::NoMemory::unexplained()))?;
     if need > capacity {
         // Amortised growth, capped by the room left in /tmp: a file that
         // stops growing leaves the session headroom (up to its own size)
@@ -152,9 +154,9 @@ pub fn append(caller: &Process, name: &str, bytes: &[u8]) -> Result<(), FsError>
         let want = need.max(capacity.saturating_mul(2)).min(room);
         let session = file.session.clone();
         heap::charge_to(session.account(), || {
-            heap::fallible(|| file.data.try_reserve_exact(want - len))
+            heap::try_fallible(|| file.data.try_reserve_exact(want - len))
         })
-        .map_err(|_| FsError::NoMemory)?;
+        .map_err(FsError::NoMemory)?;
         dir.used = dir.used - capacity + file.data.capacity();
     }
     file.data.extend_from_slice(bytes);
@@ -169,7 +171,7 @@ pub fn append(caller: &Process, name: &str, bytes: &[u8]) -> Result<(), FsError>
 pub fn read(name: &str, out: &mut Buffer) -> Result<(), FsError> {
     let dir = DIR.lock();
     let file = dir.files.get(name).ok_or(FsError::NotFound)?;
-    heap::fallible(|| out.0.try_reserve(file.data.len())).map_err(|_| FsError::NoMemory)?;
+    heap::try_fallible(|| out.0.try_reserve(file.data.len())).map_err(FsError::NoMemory)?;
     out.0.extend_from_slice(&file.data);
     Ok(())
 }

@@ -11,7 +11,8 @@ use crate::heap::{self, ACCOUNTS};
 
 pub const TESTS: &[Test] = crate::tests![
     allocations_are_charged_exactly,
-    fallible_refusal_changes_nothing
+    fallible_refusal_changes_nothing,
+    a_refusal_names_the_level_that_refused
 ];
 
 /// A fresh account under `users`.
@@ -63,5 +64,51 @@ fn fallible_refusal_changes_nothing() -> Result<(), String> {
         !ACCOUNTS.kill_pending(account.id()),
         "a fallible refusal flagged a kill"
     );
+    Ok(())
+}
+
+/// `heap::try_fallible`'s error says which level refused: the session
+/// (an account under `users`), or a process's own limit below it.
+fn a_refusal_names_the_level_that_refused() -> Result<(), String> {
+    let session = user_account()?;
+    let process = ACCOUNTS
+        .create(
+            Some(&session),
+            NewAccount {
+                flags: AccountFlags::empty(),
+                tag: 0,
+            },
+        )
+        .map_err(|e| alloc::format!("create: {e:?}"))?;
+    let _ = ACCOUNTS.set_max(session.id(), Limit::Bytes(4096));
+    let mut v: Vec<u8> = Vec::new();
+    let why = heap::charge_to(&process, || {
+        heap::try_fallible(|| v.try_reserve_exact(8192))
+    })
+    .err()
+    .ok_or("8 KiB fit a 4 KiB limit")?;
+    let text = alloc::format!("{why}");
+    ensure!(
+        text == "cannot allocate memory (over the session's limit of 4096 bytes)",
+        "{text}"
+    );
+    let _ = ACCOUNTS.set_max(session.id(), Limit::Unlimited);
+    let _ = ACCOUNTS.set_max(process.id(), Limit::Bytes(1024));
+    let why = heap::charge_to(&process, || {
+        heap::try_fallible(|| v.try_reserve_exact(2048))
+    })
+    .err()
+    .ok_or("2 KiB fit a 1 KiB limit")?;
+    let text = alloc::format!("{why}");
+    ensure!(
+        text == "cannot allocate memory (over the process's limit of 1024 bytes)",
+        "{text}"
+    );
+    // A failure that was no refusal is not given an old one's reason.
+    let why = heap::try_fallible(|| Err::<(), ()>(()))
+        .err()
+        .ok_or("Err is Ok")?;
+    let text = alloc::format!("{why}");
+    ensure!(text == "cannot allocate memory", "{text}");
     Ok(())
 }

@@ -8,7 +8,7 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcError {
     /// Its account, stack or records could not be had (refused, not forced).
-    NoMemory,
+    NoMemory(crate::heap::NoMemory),
     /// No such process.
     NotFound,
     /// Another session's process, and the caller is not root.
@@ -24,18 +24,21 @@ pub enum ProcError {
 
 impl fmt::Display for ProcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let ProcError::PidsMax { max } = self {
-            return write!(
-                f,
-                "the session has as many processes as its limit (pids.max {max})"
-            );
+        match self {
+            ProcError::PidsMax { max } => {
+                return write!(
+                    f,
+                    "the session has as many processes as its limit (pids.max {max})"
+                );
+            }
+            ProcError::NoMemory(why) => return write!(f, "{why}"),
+            _ => {}
         }
         f.write_str(match self {
-            ProcError::NoMemory => "cannot allocate memory",
             ProcError::NotFound => "no such process",
             ProcError::Permission => "permission denied",
             ProcError::TooMany => "too many threads",
-            ProcError::PidsMax { .. } => unreachable!("written above"),
+            ProcError::PidsMax { .. } | ProcError::NoMemory(_) => unreachable!("written above"),
         })
     }
 }

@@ -84,7 +84,7 @@ fn session_and_account(
             .create(Some(under), user(session.sid))
             .map_err(|_| {
                 session.release_pid();
-                ProcError::NoMemory
+                ProcError::NoMemory(heap::NoMemory::unexplained())
             })?;
         return Ok((session, Some(account)));
     }
@@ -95,7 +95,7 @@ fn session_and_account(
     };
     let account = ACCOUNTS
         .create(Some(under), user(pid))
-        .map_err(|_| ProcError::NoMemory)?;
+        .map_err(|_| ProcError::NoMemory(heap::NoMemory::unexplained()))?;
     let _ = ACCOUNTS.set_max(account.id(), spec.session_max);
     let session = heap::as_kernel(|| {
         Arc::new(Session {
@@ -175,7 +175,7 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
     .map_err(|e| {
         process.session.release_pid();
         match e {
-            sched::SpawnError::NoMemory => ProcError::NoMemory,
+            sched::SpawnError::NoMemory(why) => ProcError::NoMemory(why),
             sched::SpawnError::TooMany => ProcError::TooMany,
         }
     })?;

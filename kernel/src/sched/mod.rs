@@ -84,7 +84,7 @@ pub fn current() -> Arc<Thread> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpawnError {
     /// Its stack could not be charged (the account or heap is full).
-    NoMemory,
+    NoMemory(crate::heap::NoMemory),
     /// [`MAX_THREADS`] are running.
     TooMany,
 }
@@ -121,11 +121,14 @@ pub fn create(
         }
         s.threads += 1;
     }
-    let Some(stack) = crate::heap::try_alloc_stack(stack_bytes) else {
-        if let Some(s) = SCHED.lock().as_mut() {
-            s.threads -= 1;
+    let stack = match crate::heap::try_alloc_stack(stack_bytes) {
+        Ok(stack) => stack,
+        Err(why) => {
+            if let Some(s) = SCHED.lock().as_mut() {
+                s.threads -= 1;
+            }
+            return Err(SpawnError::NoMemory(why));
         }
-        return Err(SpawnError::NoMemory);
     };
     Ok(crate::heap::as_kernel(|| {
         let entry: thread::Entry = Box::new(f);

@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
 use crate::fs::{self, Buffer};
+use crate::heap;
 use crate::proc::Process;
 use crate::sched::{self, Stop};
 use crate::tty::{self, Terminal};
@@ -108,7 +109,10 @@ impl Ctx<'_> {
             Output::File(path) => {
                 let mut buf = Buffer(Vec::new());
                 if buf.write_fmt(args).is_err() {
-                    self.error(format_args!("{path}: {}", fs::FsError::NoMemory));
+                    self.error(format_args!(
+                        "{path}: {}",
+                        fs::FsError::NoMemory(heap::NoMemory::last())
+                    ));
                     return Err(Abort::Output);
                 }
                 self.write(&buf.0)

@@ -3,6 +3,7 @@
 use procfs::{LimitKind, MemquotaWrite, SetLimit};
 
 use crate::fs::{self, Buffer};
+use crate::heap;
 use crate::proc;
 use crate::shell::ctx::{Abort, Ctx};
 
@@ -17,7 +18,10 @@ pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
         [] => {
             let mut buf = Buffer(alloc::vec::Vec::new());
             if fs::render_table(ctx.process, &mut buf).is_err() {
-                ctx.error(format_args!("{}", fs::FsError::NoMemory));
+                ctx.error(format_args!(
+                    "{}",
+                    fs::FsError::NoMemory(heap::NoMemory::last())
+                ));
                 return Ok(1);
             }
             ctx.write(&buf.0)?;
@@ -29,7 +33,10 @@ pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
             let built =
                 core::fmt::Write::write_fmt(&mut path, format_args!("/proc/{pid}/memquota"));
             let (Ok(()), Ok(path)) = (built, core::str::from_utf8(&path.0)) else {
-                ctx.error(format_args!("{}", fs::FsError::NoMemory));
+                ctx.error(format_args!(
+                    "{}",
+                    fs::FsError::NoMemory(heap::NoMemory::last())
+                ));
                 return Ok(1);
             };
             match fs::read(ctx.process, path) {
