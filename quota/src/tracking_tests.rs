@@ -161,8 +161,8 @@ fn a_refusal_is_reported_to_the_context_with_the_level_that_refused() {
     assert!(!p.is_null());
     assert!(refused().is_empty());
     // Growing in place and a fresh block are both refused by the session.
-    // SAFETY: `p` is a live 64-byte block of this heap.
     let grown = charge_to::<Recording, _>(&process, || {
+        // SAFETY: `p` is a live 64-byte block of this heap.
         fallible::<Recording, _>(|| unsafe {
             heap.realloc(p, Layout::from_size_align(64, 8).unwrap(), 128)
         })
