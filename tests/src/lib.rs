@@ -116,7 +116,18 @@ impl Guest {
     /// # Panics
     /// If QEMU cannot start or no prompt appears in time.
     pub fn boot(append: &str) -> Guest {
-        let mut guest = Self::start(append, &[]);
+        let mut guest = Self::start(append, &[], GUEST_DEADLINE);
+        guest.expect(PROMPT);
+        guest
+    }
+
+    /// As [`Guest::boot`], for a guest that may run for `deadline` instead
+    /// of [`GUEST_DEADLINE`] (the long soaks).
+    ///
+    /// # Panics
+    /// As [`Guest::boot`].
+    pub fn boot_for(append: &str, deadline: Duration) -> Guest {
+        let mut guest = Self::start(append, &[], deadline);
         guest.expect(PROMPT);
         guest
     }
@@ -131,7 +142,7 @@ impl Guest {
             ("MEMQUOTA_HOST_KEY", host_key.as_os_str()),
             ("MEMQUOTA_AUTHORIZED_KEYS", authorized_keys.as_os_str()),
         ];
-        let mut guest = Self::start(append, &env);
+        let mut guest = Self::start(append, &env, GUEST_DEADLINE);
         guest.expect(PROMPT);
         guest
     }
@@ -143,12 +154,12 @@ impl Guest {
     /// # Panics
     /// If QEMU cannot start.
     pub fn boot_typing(append: &str, early: &[u8]) -> Guest {
-        let mut guest = Self::start(append, &[]);
+        let mut guest = Self::start(append, &[], GUEST_DEADLINE);
         guest.send(early);
         guest
     }
 
-    fn start(append: &str, env: &[(&str, &std::ffi::OsStr)]) -> Guest {
+    fn start(append: &str, env: &[(&str, &std::ffi::OsStr)], deadline: Duration) -> Guest {
         let ssh_port = free_port();
         let mut child = qemu_forwarding(&kernel(), append, ssh_port)
             .envs(env.iter().copied())
@@ -181,7 +192,7 @@ impl Guest {
             let (lock, cv) = &*flag;
             let guard = lock.lock().expect("watchdog lock");
             let (guard, _) = cv
-                .wait_timeout_while(guard, GUEST_DEADLINE, |done| !*done)
+                .wait_timeout_while(guard, deadline, |done| !*done)
                 .expect("watchdog lock");
             if !*guard {
                 // The guest outlived its deadline: kill it so the test fails.

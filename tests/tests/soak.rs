@@ -17,6 +17,11 @@ fn env_or(key: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// A guest deadline for a soak of about `seconds`, with room to spare.
+fn long_enough(seconds: u64) -> Duration {
+    Duration::from_secs(seconds * 2).max(system_tests::GUEST_DEADLINE)
+}
+
 /// Starts a fresh console session (the old one exits, killing its jobs)
 /// and reads `/proc/meminfo` from it.
 fn fresh_session_meminfo(g: &mut Guest) -> String {
@@ -55,7 +60,7 @@ fn meminfo(g: &mut Guest) -> String {
 }
 
 fn hog_cycles(cycles: u64) {
-    let mut g = Guest::boot("session_max=4M");
+    let mut g = Guest::boot_for("session_max=4M", long_enough(cycles / 20));
     let before = fresh_session_meminfo(&mut g);
     let kinds = [
         "hog 8M",
@@ -88,7 +93,10 @@ fn hog_cycles_soak() {
 
 fn mixed(seconds: u64) {
     // 1% of the sessions' charges fail.
-    let mut g = Guest::boot("session_max=8M failslab=random:10000:7");
+    let mut g = Guest::boot_for(
+        "session_max=8M failslab=random:10000:7",
+        long_enough(seconds),
+    );
     let before = fresh_session_meminfo(&mut g);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut rounds = 0u64;

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use system_tests::{Guest, assert_same, field};
+use system_tests::{BASELINE_KEYS, Guest, assert_same, field};
 
 /// How long one `ssh` invocation may take.
 const SSH_TIMEOUT: Duration = Duration::from_mins(1);
@@ -43,7 +43,19 @@ impl Keys {
 
     /// Runs `ssh` to the guest with `command`, feeding `stdin`.
     fn ssh(&self, guest: &Guest, command: &str, stdin: Option<&Path>) -> Output {
+        self.ssh_with(guest, &[], command, stdin)
+    }
+
+    /// As [`Keys::ssh`], with more client options (`-o RekeyLimit=1M`...).
+    fn ssh_with(
+        &self,
+        guest: &Guest,
+        options: &[&str],
+        command: &str,
+        stdin: Option<&Path>,
+    ) -> Output {
         let mut ssh = Command::new("ssh");
+        ssh.args(options);
         ssh.args(["-p", &guest.ssh_port().to_string(), "-i"])
             .arg(self.dir.join("user"))
             .args([
@@ -64,18 +76,19 @@ impl Keys {
             Some(path) => ssh.stdin(std::fs::File::open(path).expect("stdin file")),
             None => ssh.stdin(Stdio::null()),
         };
-        let mut child = ssh.spawn().expect("run ssh");
-        let started = Instant::now();
-        loop {
-            if child.try_wait().expect("poll ssh").is_some() {
-                return child.wait_with_output().expect("ssh output");
-            }
-            if started.elapsed() > SSH_TIMEOUT {
-                let _ = child.kill();
-                panic!("ssh {command:?} ran past {SSH_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = ssh.spawn().expect("run ssh");
+        let pid = child.id().to_string();
+        // Its output is read as it comes (a verbose client would fill a
+        // pipe and stall), and it is killed if it runs past the timeout.
+        let (done, waited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait_with_output().expect("ssh output"));
+        });
+        let Ok(output) = waited.recv_timeout(SSH_TIMEOUT) else {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+            panic!("ssh {command:?} ran past {SSH_TIMEOUT:?}");
+        };
+        output
     }
 }
 
@@ -131,33 +144,45 @@ fn stdin_reaches_the_command() {
     assert_eq!(stdout(&out), "hi\n", "{out:?}");
 }
 
-#[test]
-fn a_flood_is_held_by_the_sessions_limit_and_leaves_nothing_behind() {
-    let keys = Keys::new("flood");
-    let mut g = keys.boot("session_max=4M");
+/// `head -c 64M /dev/zero | ssh ... sink` with the session's `max` at
+/// 1 MiB, with `options` for the client: every byte arrives, the session's
+/// peak stays within its max, the heap floor is never reached, and after
+/// the connection everything is back at baseline. Returns the client's
+/// standard error.
+fn flood_at_one_mib(name: &str, options: &[&str]) -> String {
+    const FLOOD: usize = 64 << 20;
+    const MAX: u64 = 1 << 20;
+    let keys = Keys::new(name);
+    let mut g = keys.boot("session_max=1M");
     // Warm up: the first connection grows kernel tables once.
     keys.ssh(&g, "true", None);
     let before = g.run("cat /proc/meminfo");
     let input = keys.dir.join("zeros");
-    std::fs::write(&input, vec![0u8; 16 << 20]).expect("write input");
-    let out = keys.ssh(&g, "sink", Some(&input));
-    assert_eq!(stdout(&out), format!("{}\n", 16 << 20), "{out:?}");
-    // The session never went past its limit, though 16 MiB went through.
-    let out = keys.ssh(&g, "cat /proc/self/memquota", None);
+    std::fs::write(&input, vec![0u8; FLOOD]).expect("write input");
+    // The same session reports its own peak once the flood is in.
+    let out = keys.ssh_with(&g, options, "sink; cat /proc/self/memquota", Some(&input));
     let text = stdout(&out);
-    assert!(field(&text, "session.peak") <= 4 << 20, "{text}");
+    assert!(text.starts_with(&format!("{FLOOD}\n")), "{out:?}");
+    assert_eq!(field(&text, "session.max"), MAX, "{text}");
+    assert!(field(&text, "session.peak") <= MAX, "{text}");
     std::thread::sleep(Duration::from_millis(500));
     let after = g.run("cat /proc/meminfo");
-    assert_same(
-        &before,
-        &after,
-        &[
-            "HeapUsed",
-            "SessionBytes",
-            "AccountsLive",
-            "AccountsOrphaned",
-        ],
-    );
+    assert_eq!(field(&after, "FloorRefusals"), 0, "{after}");
+    assert_same(&before, &after, BASELINE_KEYS);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_64_mib_flood_is_held_by_a_1_mib_session_limit_and_leaves_nothing_behind() {
+    flood_at_one_mib("flood", &[]);
+}
+
+#[test]
+fn the_flood_holds_with_a_key_re_exchange_every_megabyte() {
+    let log = flood_at_one_mib("rekey", &["-o", "RekeyLimit=1M", "-o", "LogLevel=DEBUG1"]);
+    // The client's log: one NEWKEYS per exchange, the first included.
+    let exchanges = log.matches("SSH2_MSG_NEWKEYS received").count();
+    assert!(exchanges >= 60, "{exchanges} key exchanges:\n{log}");
 }
 
 #[test]
