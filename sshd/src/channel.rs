@@ -163,6 +163,19 @@ impl Channel {
         debug_assert!(self.stdin.len() + self.window <= self.stdin.capacity());
     }
 
+    /// As [`Channel::receive`] for a pty: each interrupt character is
+    /// offered to `interrupt` first and kept in stdin only if it declines.
+    pub fn receive_pty(&mut self, data: &[u8], intr: u8, mut interrupt: impl FnMut() -> bool) {
+        debug_assert!(data.len() <= self.window);
+        self.window -= data.len();
+        for (i, part) in data.split(|&b| b == intr).enumerate() {
+            if i > 0 && !interrupt() {
+                self.stdin.push(&[intr]);
+            }
+            self.stdin.push(part);
+        }
+    }
+
     /// Moves up to `buf.len()` bytes of stdin to `buf`.
     pub fn read_stdin(&mut self, buf: &mut [u8]) -> usize {
         self.stdin.pop_into(buf)

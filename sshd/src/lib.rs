@@ -52,6 +52,7 @@ pub use auth::{AuthorizedKey, Credentials};
 pub use channel::{ChannelId, Command, Exit, Pty, Stream};
 pub use kex::HostKey;
 pub use server::{
-    Clock, Config, Connection, Disconnect, Event, Gone, Host, Random, StdinRead, StdinStats,
+    Clock, Config, Connection, Disconnect, Event, Gone, Host, INTR, Interrupts, Random, StdinRead,
+    StdinStats,
 };
 pub use window::{Headroom, WindowPolicy};

@@ -144,6 +144,119 @@ fn stdin_reaches_the_command() {
     assert_eq!(stdout(&out), "hi\n", "{out:?}");
 }
 
+/// An interactive `ssh -tt` session: bytes typed go to its pty, and the
+/// output is collected as it comes.
+struct Interactive {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    seen: usize,
+}
+
+impl Interactive {
+    fn start(keys: &Keys, guest: &Guest) -> Interactive {
+        let mut child = Command::new("ssh")
+            .args(["-tt", "-p", &guest.ssh_port().to_string(), "-i"])
+            .arg(keys.dir.join("user"))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "user@127.0.0.1",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run ssh -tt");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("output").extend_from_slice(&buf[..n]);
+            }
+        });
+        Interactive {
+            child,
+            stdin,
+            output,
+            seen: 0,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        std::io::Write::write_all(&mut self.stdin, bytes).expect("type to ssh");
+        std::io::Write::flush(&mut self.stdin).expect("flush");
+    }
+
+    /// Waits for `pattern` after what was consumed; the output up to it.
+    fn expect(&mut self, pattern: &str) -> String {
+        let deadline = std::time::Instant::now() + SSH_TIMEOUT;
+        loop {
+            {
+                let out = self.output.lock().expect("output");
+                let text = String::from_utf8_lossy(&out[self.seen..]).into_owned();
+                if let Some(at) = text.find(pattern) {
+                    self.seen += text[..at + pattern.len()].len();
+                    return text[..at + pattern.len()].to_string();
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "timed out waiting for {pattern:?} over ssh; output so far:\n{}",
+                    &text[text.len().saturating_sub(2000)..]
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Interactive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ctrl_c_on_the_pty_interrupts_the_foreground_job_and_cancels_a_line() {
+    let keys = Keys::new("ctrlc");
+    let g = keys.boot("");
+    let mut s = Interactive::start(&keys, &g);
+    s.expect("memquota$ ");
+    // A job that never reads its input: the Ctrl-C cannot wait in stdin.
+    s.send(b"yes\r");
+    s.expect("y\r\ny\r\n");
+    s.send(b"\x03");
+    s.expect("memquota$ ");
+    s.send(b"echo status $?\r");
+    s.expect("status 130");
+    s.expect("memquota$ ");
+    // At the prompt, Ctrl-C abandons the line being typed.
+    s.send(b"echo never\x03");
+    s.expect("^C");
+    s.expect("memquota$ ");
+    s.send(b"echo after\r");
+    let out = s.expect("memquota$ ");
+    assert!(out.contains("after") && !out.contains("never\r\n"), "{out}");
+    // An SSH `signal` request is the other way (ssh has no command for
+    // it), covered by the sshd crate's tests.
+    s.send(b"exit\r");
+    let status = s.child.wait().expect("ssh exits");
+    assert!(status.success(), "{status:?}");
+}
+
 /// `head -c 64M /dev/zero | ssh ... sink` with the session's `max` at
 /// 1 MiB, with `options` for the client: every byte arrives, the session's
 /// peak stays within its max, the heap floor is never reached, and after

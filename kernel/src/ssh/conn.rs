@@ -5,7 +5,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::string::ToString;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -22,26 +22,39 @@ use crate::tty::Terminal;
 use crate::{rng, time};
 
 /// The kernel as the `sshd` crate's host: its clock, its random numbers,
-/// and how much the session's account can still hold.
-pub(super) struct KernelHost {
+/// how much the session's account can still hold, and the channels'
+/// terminals that a pty's Ctrl-C interrupts.
+pub(super) struct KernelHost<'t> {
     /// The session's account, once logged in.
     pub account: Option<AccountId>,
+    /// The channels' terminals.
+    terms: &'t [(ChannelId, Weak<ChannelTerminal>)],
 }
 
-impl sshd::Clock for KernelHost {
+impl sshd::Clock for KernelHost<'_> {
     fn now_ms(&self) -> u64 {
         time::ticks().saturating_mul(1000) / time::TICK_HZ
     }
 }
 
-impl sshd::Random for KernelHost {
+impl sshd::Random for KernelHost<'_> {
     fn fill(&mut self, buf: &mut [u8]) {
         // Seeded from RNDR at boot (the server starts only if it was).
         let _ = rng::fill(buf);
     }
 }
 
-impl sshd::Headroom for KernelHost {
+impl sshd::Interrupts for KernelHost<'_> {
+    fn interrupt(&mut self, channel: ChannelId) -> bool {
+        self.terms
+            .iter()
+            .find(|(c, _)| *c == channel)
+            .and_then(|(_, t)| t.upgrade())
+            .is_some_and(|t| t.interrupt())
+    }
+}
+
+impl sshd::Headroom for KernelHost<'_> {
     fn headroom(&self) -> Option<usize> {
         let Some(id) = self.account else {
             return Some(super::PREAUTH_BYTES / 2);
@@ -61,13 +74,18 @@ pub(super) struct Shared {
     /// Bumped whenever something a waiter may be waiting for changed.
     changes: AtomicU64,
     account: IrqMutex<Option<AccountId>>,
+    /// The channels' terminals, for Ctrl-C (taken before `conn`).
+    terms: IrqMutex<Vec<(ChannelId, Weak<ChannelTerminal>)>>,
 }
 
 impl Shared {
     /// Runs `f` on the connection with a host for the session.
-    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Connection, &mut KernelHost) -> R) -> R {
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Connection, &mut KernelHost<'_>) -> R) -> R {
+        let account = *self.account.lock();
+        let terms = self.terms.lock();
         let mut host = KernelHost {
-            account: *self.account.lock(),
+            account,
+            terms: &terms,
         };
         f(&mut self.conn.lock(), &mut host)
     }
@@ -184,13 +202,17 @@ impl Pump {
 /// Serves a new connection until its user logs in, then hands it to a
 /// session (or ends it).
 pub(super) fn serve(config: &Arc<sshd::Config>, stream: TcpStream) {
-    let mut host = KernelHost { account: None };
+    let mut host = KernelHost {
+        account: None,
+        terms: &[],
+    };
     let conn = Connection::new(config.clone(), &mut host);
     let shared = Arc::new(Shared {
         conn: IrqMutex::new(conn),
         stream,
         changes: AtomicU64::new(0),
         account: IrqMutex::new(None),
+        terms: IrqMutex::new(Vec::new()),
     });
     let mut pump = Pump {
         pending: Vec::new(),
@@ -315,6 +337,7 @@ fn handle(
             });
             match proc::spawn(spawn, body) {
                 Ok(process) => {
+                    shared.terms.lock().push((channel, Arc::downgrade(&term)));
                     channels.insert(channel, Chan { process, term });
                 }
                 Err(e) => {
@@ -330,7 +353,7 @@ fn handle(
             if let Some(chan) = channels.get(&channel)
                 && name == "INT"
             {
-                chan.term.interrupt();
+                let _ = chan.term.interrupt();
             }
         }
         Event::Closed(channel) => {
@@ -367,6 +390,7 @@ fn reap(me: &Arc<Process>, shared: &Shared, channels: &mut BTreeMap<ChannelId, C
             },
         };
         shared.with(|c, _| c.exit(channel, exit));
+        shared.terms.lock().retain(|(c, _)| *c != channel);
         false
     });
     if any {

@@ -31,11 +31,16 @@ impl ChannelTerminal {
         }
     }
 
-    /// An SSH `signal INT`: interrupts the foreground job.
-    pub(super) fn interrupt(&self) {
+    /// An SSH `signal INT`, or Ctrl-C on the pty: interrupts the
+    /// foreground job. False if there is none alive.
+    pub(super) fn interrupt(&self) -> bool {
         let job = self.foreground.lock().as_ref().and_then(Weak::upgrade);
-        if let Some(thread) = job.filter(|t| t.state() != ThreadState::Dead) {
-            thread.signal(Signal::Interrupt);
+        match job.filter(|t| t.state() != ThreadState::Dead) {
+            Some(thread) => {
+                thread.signal(Signal::Interrupt);
+                true
+            }
+            None => false,
         }
     }
 

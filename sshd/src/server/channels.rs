@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use sunset::packets::{ChannelOpenType, ChannelReqType, Packet, ParseContext};
 use sunset::sshnames::SSH_EXTENDED_DATA_STDERR;
 
-use super::{Connection, Disconnect, Event, Host, MAX_ENV, m, reason};
+use super::{Connection, Disconnect, Event, Host, INTR, MAX_ENV, m, reason};
 use crate::auth;
 use crate::channel::{Channel, ChannelId, Command, Exit, Phase, Pty};
 use crate::wire::codec::{Reader, put_string, put_u32};
@@ -70,8 +70,8 @@ impl Connection {
                 c.peer_window = w;
                 Ok(())
             }
-            Packet::ChannelData(d) => self.on_data(d.num, d.data.0, false),
-            Packet::ChannelDataExt(d) => self.on_data(d.num, d.data.0, true),
+            Packet::ChannelData(d) => self.on_data(d.num, d.data.0, false, host),
+            Packet::ChannelDataExt(d) => self.on_data(d.num, d.data.0, true, host),
             Packet::ChannelEof(e) => {
                 let c = self.lookup(e.num)?;
                 c.stdin_eof = true;
@@ -168,7 +168,13 @@ impl Connection {
         self.send(&r);
     }
 
-    fn on_data(&mut self, num: u32, data: &[u8], ext: bool) -> Result<(), Disconnect> {
+    fn on_data(
+        &mut self,
+        num: u32,
+        data: &[u8],
+        ext: bool,
+        host: &mut (impl Host + ?Sized),
+    ) -> Result<(), Disconnect> {
         let max = self.cfg.max_packet as usize;
         let c = self.lookup(num)?;
         if c.stdin_eof {
@@ -184,9 +190,14 @@ impl Connection {
             return Ok(());
         }
         let was_empty = c.stdin.is_empty();
-        c.receive(data);
         let (id, running) = (c.id, c.phase == Phase::Running);
-        if was_empty && running && !data.is_empty() {
+        if c.pty.is_some() && running {
+            // A pty's line discipline: Ctrl-C interrupts the foreground job.
+            c.receive_pty(data, INTR, || host.interrupt(id));
+        } else {
+            c.receive(data);
+        }
+        if was_empty && running && !c.stdin.is_empty() {
             self.events.push_back(Event::StdinReady(id));
         }
         Ok(())
@@ -222,7 +233,7 @@ impl Connection {
                 };
                 let command = Command {
                     exec,
-                    pty: c.pty.take(),
+                    pty: c.pty.clone(),
                     env: core::mem::take(&mut c.env),
                 };
                 let eof = c.stdin_eof;

@@ -1,7 +1,9 @@
-//! What the host provides (clock, randomness, memory headroom) and the
+//! What the host provides (clock, randomness, memory headroom, a pty's
+//! interrupts) and the
 //! settings it starts connections with.
 
 use crate::auth::Credentials;
+use crate::channel::ChannelId;
 use crate::kex::HostKey;
 use crate::window::{Headroom, WindowPolicy};
 
@@ -17,9 +19,22 @@ pub trait Random {
     fn fill(&mut self, buf: &mut [u8]);
 }
 
+/// Interrupts from a pty, as a terminal's line discipline raises them.
+pub trait Interrupts {
+    /// The client typed the interrupt character ([`INTR`], Ctrl-C) on the
+    /// pty of `channel`: interrupt the command's foreground job. Returns
+    /// whether there was one to interrupt; if not, the byte stays in stdin
+    /// (a line editor that reads it abandons its line).
+    fn interrupt(&mut self, channel: ChannelId) -> bool;
+}
+
+/// The interrupt character of a pty (`VINTR`; its `pty-req` mode is not
+/// honoured: always Ctrl-C).
+pub const INTR: u8 = 0x03;
+
 /// Everything a connection needs from its host.
-pub trait Host: Clock + Random + Headroom {}
-impl<T: Clock + Random + Headroom + ?Sized> Host for T {}
+pub trait Host: Clock + Random + Headroom + Interrupts {}
+impl<T: Clock + Random + Headroom + Interrupts + ?Sized> Host for T {}
 
 /// Server settings shared by connections.
 #[derive(Debug, Clone)]

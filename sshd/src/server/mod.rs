@@ -37,7 +37,7 @@ mod host;
 mod tests;
 
 pub use event::{Disconnect, Event, Gone, StdinRead, StdinStats, reason};
-pub use host::{Clock, Config, Host, Random};
+pub use host::{Clock, Config, Host, INTR, Interrupts, Random};
 
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};

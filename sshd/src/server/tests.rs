@@ -23,6 +23,9 @@ struct TestHost {
     counter: u64,
     budget: Option<usize>,
     used: usize,
+    /// Whether a job runs in the foreground (Ctrl-C is taken).
+    foreground: bool,
+    interrupts: usize,
 }
 
 impl Clock for TestHost {
@@ -49,12 +52,21 @@ impl Headroom for TestHost {
     }
 }
 
+impl Interrupts for TestHost {
+    fn interrupt(&mut self, _channel: ChannelId) -> bool {
+        self.interrupts += 1;
+        self.foreground
+    }
+}
+
 fn host() -> TestHost {
     TestHost {
         now: Cell::new(0),
         counter: 1,
         budget: None,
         used: 0,
+        foreground: false,
+        interrupts: 0,
     }
 }
 
@@ -397,6 +409,53 @@ fn killed_command_reports_exit_signal() {
     assert!(x.windows(11).any(|w| w == b"exit-signal"));
     assert!(x.windows(4).any(|w| w == b"KILL"));
     assert_eq!(c.types(), [m::EOF, m::CLOSE]);
+}
+
+#[test]
+fn ctrl_c_on_a_pty_interrupts_the_foreground_job_or_stays_in_stdin() {
+    let mut c = Client::login(config(), host());
+    let (id, _) = c.open(0, 1 << 20);
+    let mut pty = Vec::new();
+    put_string(&mut pty, b"xterm");
+    for n in [80, 24, 0, 0] {
+        put_u32(&mut pty, n);
+    }
+    put_string(&mut pty, b"\0");
+    c.request(id, "pty-req", true, &pty);
+    c.expect(m::SUCCESS);
+    c.request(id, "shell", true, &[]);
+    c.expect(m::SUCCESS);
+    assert!(matches!(c.conn.event(), Some(Event::Start { .. })));
+    // A job runs: both Ctrl-Cs go to the host, not to stdin.
+    c.host.foreground = true;
+    c.data(id, b"ab\x03c\x03");
+    assert_eq!(c.err, None);
+    assert_eq!(c.host.interrupts, 2, "{:?}", c.inbox);
+    let mut buf = [0; 16];
+    assert_eq!(
+        c.conn.read_stdin(id, &mut buf, &mut c.host),
+        StdinRead::Data(3)
+    );
+    assert_eq!(&buf[..3], b"abc");
+    // No job: the line editor gets the byte.
+    c.host.foreground = false;
+    c.data(id, b"x\x03");
+    assert_eq!(c.host.interrupts, 3);
+    assert_eq!(
+        c.conn.read_stdin(id, &mut buf, &mut c.host),
+        StdinRead::Data(2)
+    );
+    assert_eq!(&buf[..2], b"x\x03");
+    // Without a pty, 0x03 is data.
+    while c.conn.event().is_some() {}
+    let (plain, _) = c.open(1, 1 << 20);
+    c.exec(plain, "cat");
+    c.data(plain, b"\x03");
+    assert_eq!(c.host.interrupts, 3);
+    assert_eq!(
+        c.conn.read_stdin(plain, &mut buf, &mut c.host),
+        StdinRead::Data(1)
+    );
 }
 
 #[test]

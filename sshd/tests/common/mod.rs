@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use sshd::{
     AuthorizedKey, ChannelId, Clock, Config, Connection, Credentials, Event, Exit, Headroom,
-    HostKey, Random, StdinRead, Stream,
+    HostKey, Interrupts, Random, StdinRead, Stream,
 };
 
 /// What the commands saw, for assertions.
@@ -54,6 +54,14 @@ impl Random for TestHost {
 impl Headroom for TestHost {
     fn headroom(&self) -> Option<usize> {
         self.budget.map(|b| b.saturating_sub(self.used))
+    }
+}
+
+impl Interrupts for TestHost {
+    /// The commands here run inside the server loop, never as a job in
+    /// the foreground: Ctrl-C stays in stdin.
+    fn interrupt(&mut self, _channel: ChannelId) -> bool {
+        false
     }
 }
 
