@@ -733,6 +733,17 @@ impl<'s> AccountTable<'s> {
         Ok(())
     }
 
+    /// Replaces `id`'s tag (the owner's label, for the host's listings):
+    /// for an account whose owner becomes known after it was created, such
+    /// as a connection's that becomes a session's.
+    ///
+    /// # Errors
+    /// If `id` is not live; then nothing changed.
+    pub fn set_tag(&self, id: AccountId, tag: u64) -> Result<(), StaleAccount> {
+        self.pin(id, false)?.slot().tag.store(tag, Relaxed);
+        Ok(())
+    }
+
     /// Makes `id` (and its descendants) a fault-injection target, or not.
     ///
     /// # Errors

@@ -405,3 +405,24 @@ fn kernel_accounts_may_not_hide_under_limited_ones() {
         "kernel under kernel is fine"
     );
 }
+
+#[test]
+fn a_tag_can_be_replaced_and_a_released_id_is_refused() {
+    let s = slots(4);
+    let t = AccountTable::new(&s);
+    let a = t
+        .create(
+            None,
+            NewAccount {
+                flags: AccountFlags::empty(),
+                tag: 7,
+            },
+        )
+        .unwrap();
+    assert_eq!(t.snapshot(a.id()).unwrap().tag, 7);
+    t.set_tag(a.id(), 9).unwrap();
+    assert_eq!(t.snapshot(a.id()).unwrap().tag, 9);
+    let id = a.id();
+    drop(a);
+    assert!(t.set_tag(id, 1).is_err());
+}

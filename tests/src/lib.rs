@@ -409,6 +409,44 @@ impl Guest {
         panic!("the shell kept ending; {}", self.context())
     }
 
+    /// Reads `/proc/meminfo` until `keys` read as in `before` (what ended
+    /// may still be closing: a TCP connection's buffers are freed once its
+    /// close completes), for at most [`STEP_TIMEOUT`] / 4, and returns the
+    /// last reading, for [`assert_same`] to judge.
+    pub fn meminfo_settled(&mut self, before: &str, keys: &[&str]) -> String {
+        let deadline = Instant::now() + STEP_TIMEOUT / 4;
+        loop {
+            let now = self.run("cat /proc/meminfo");
+            let same = keys.iter().all(|k| {
+                procfs::find_field(&now, k).is_some()
+                    && procfs::find_field(&now, k) == procfs::find_field(before, k)
+            });
+            if same || Instant::now() >= deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Reads `/proc/meminfo` until two readings 250 ms apart agree on
+    /// [`BASELINE_KEYS`] (whatever ended before has finished closing), for
+    /// at most [`STEP_TIMEOUT`] / 4: a baseline to compare with later.
+    pub fn meminfo_quiet(&mut self) -> String {
+        let mut last = self.run("cat /proc/meminfo");
+        let deadline = Instant::now() + STEP_TIMEOUT / 4;
+        loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = self.run("cat /proc/meminfo");
+            let same = BASELINE_KEYS
+                .iter()
+                .all(|k| procfs::find_field(&now, k) == procfs::find_field(&last, k));
+            if same || Instant::now() >= deadline {
+                return now;
+            }
+            last = now;
+        }
+    }
+
     /// Types `line` at the prompt and returns what it printed, without the
     /// echoed line and the next prompt.
     pub fn run(&mut self, line: &str) -> String {

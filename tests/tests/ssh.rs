@@ -269,7 +269,7 @@ fn flood_at_one_mib(name: &str, options: &[&str]) -> String {
     let mut g = keys.boot("session_max=1M");
     // Warm up: the first connection grows kernel tables once.
     keys.ssh(&g, "true", None);
-    let before = g.run("cat /proc/meminfo");
+    let before = g.meminfo_quiet();
     let input = keys.dir.join("zeros");
     std::fs::write(&input, vec![0u8; FLOOD]).expect("write input");
     // The same session reports its own peak once the flood is in.
@@ -278,8 +278,7 @@ fn flood_at_one_mib(name: &str, options: &[&str]) -> String {
     assert!(text.starts_with(&format!("{FLOOD}\n")), "{out:?}");
     assert_eq!(field(&text, "session.max"), MAX, "{text}");
     assert!(field(&text, "session.peak") <= MAX, "{text}");
-    std::thread::sleep(Duration::from_millis(500));
-    let after = g.run("cat /proc/meminfo");
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
     assert_eq!(field(&after, "FloorRefusals"), 0, "{after}");
     assert_same(&before, &after, BASELINE_KEYS);
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -321,4 +320,146 @@ fn a_session_may_lower_its_limit_but_not_raise_it_nor_see_others() {
     );
     assert_ne!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(field(&g.run("cat /proc/1/memquota"), "max"), 8 << 20);
+}
+
+/// A peer that connects to the guest's SSH port and sends `bytes`.
+fn raw_peer(guest: &Guest, bytes: &[u8]) -> std::net::TcpStream {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", guest.ssh_port())).expect("connect");
+    std::io::Write::write_all(&mut s, bytes).expect("send");
+    s
+}
+
+/// Everything the server sends until it closes the connection, or `None`
+/// if it is still open after `wait`.
+fn until_closed(s: &mut std::net::TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        s.set_read_timeout(Some(left)).expect("timeout");
+        match std::io::Read::read(s, &mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(got),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn idle_unauthenticated_connections_are_capped_and_cannot_keep_a_login_out() {
+    // The kernel's `ssh::MAX_STARTUPS` and `PREAUTH_BYTES`.
+    const MAX_STARTUPS: usize = 10;
+    const PREAUTH_BYTES: u64 = 128 << 10;
+    let keys = Keys::new("preauth");
+    let mut g = keys.boot("");
+    keys.ssh(&g, "true", None);
+    let before = g.meminfo_quiet();
+    // Twenty peers send a version line, then nothing: a held-open crowd.
+    let mut idle: Vec<_> = (0..20)
+        .map(|_| {
+            let s = raw_peer(&g, b"SSH-2.0-idle\r\n");
+            std::thread::sleep(Duration::from_millis(100));
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let held = g.run("cat /proc/meminfo");
+    let preauth = field(&held, "SessionBytes") - field(&before, "SessionBytes");
+    assert!(
+        preauth <= (MAX_STARTUPS as u64 + 4) * PREAUTH_BYTES,
+        "{preauth} bytes held by waiting connections:\n{held}"
+    );
+    // A real login still gets in: it evicts the oldest waiting peer.
+    let out = keys.ssh(&g, "echo in", None);
+    assert_eq!(stdout(&out), "in\n", "{out:?}");
+    // At most MAX_STARTUPS waited at once: the rest were closed, told why.
+    let mut evicted = 0;
+    for s in &mut idle {
+        if let Some(said) = until_closed(s, Duration::from_millis(200)) {
+            let said = String::from_utf8_lossy(&said);
+            assert!(
+                said.contains("too many connections waiting to log in"),
+                "{said}"
+            );
+            evicted += 1;
+        }
+    }
+    assert!(
+        evicted > 20 - MAX_STARTUPS,
+        "only {evicted} of 20 idle peers were closed"
+    );
+    drop(idle);
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
+    assert_same(&before, &after, BASELINE_KEYS);
+}
+
+#[test]
+fn bad_peers_are_refused_and_a_good_login_still_works() {
+    let keys = Keys::new("badpeers");
+    let mut g = keys.boot("");
+    keys.ssh(&g, "true", None);
+    let before = g.meminfo_quiet();
+    // Random bytes instead of a version line.
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    // This peer never closes its side: the kernel frees the connection
+    // after its linger time all the same (it once waited forever).
+    let mut held = raw_peer(&g, &noise);
+    assert!(
+        until_closed(&mut held, Duration::from_secs(10)).is_some(),
+        "noise was not refused"
+    );
+    // A version line, then a packet length past the 256 KiB cap.
+    let mut s = raw_peer(&g, b"SSH-2.0-bad\r\n\x7f\xff\xff\xff\x04\x14");
+    assert!(
+        until_closed(&mut s, Duration::from_secs(10)).is_some(),
+        "a huge packet was not refused"
+    );
+    drop(s);
+    // A truncated key exchange, then the peer goes away.
+    drop(raw_peer(&g, b"SSH-2.0-bad\r\n\x00\x00\x01\x00\x04\x14abc"));
+    // A key that is not authorized.
+    let stranger = keys.dir.join("stranger");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let refused = Command::new("ssh")
+        .args(["-p", &g.ssh_port().to_string(), "-i"])
+        .arg(&stranger)
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=30",
+            "user@127.0.0.1",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh");
+    assert_eq!(refused.status.code(), Some(255), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Permission denied"),
+        "{refused:?}"
+    );
+    // The kernel is up and serves a good login; nothing is left behind.
+    let out = keys.ssh(&g, "echo fine", None);
+    assert_eq!(stdout(&out), "fine\n", "{out:?}");
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
+    assert_same(&before, &after, BASELINE_KEYS);
+    // Held open until here: the linger time, not the peer, freed it.
+    drop(held);
 }

@@ -51,9 +51,10 @@ pub const MAX_SOCKETS: usize = 32;
 /// is reset and its buffers freed.
 const LINGER_MS: u64 = 10_000;
 
-/// Socket users the wait queue has room for from the start (it grows,
-/// and keeps what it grew, beyond).
-const EVENT_WAITERS: usize = 8;
+/// Socket users the wait queue has room for from the start: every thread
+/// there can be (8 bytes each), so it never grows, and the heap's figures
+/// read the same before and after any number of connections.
+const EVENT_WAITERS: usize = crate::sched::MAX_THREADS;
 
 /// Stack of the network thread.
 const STACK: usize = 32 << 10;
@@ -231,7 +232,10 @@ pub fn is_card_interrupt(intid: u32) -> bool {
 /// The timer tick: wakes the network thread when smoltcp's timer is due.
 pub fn on_tick() {
     if time::ticks() >= NEXT_POLL.load(Relaxed) {
+        // Pending, not just woken: the thread re-checks its condition, and
+        // with the deadline cleared only `PENDING` can hold it.
         NEXT_POLL.store(u64::MAX, Relaxed);
+        PENDING.store(true, Relaxed);
         POLLER.wake_all();
     }
 }

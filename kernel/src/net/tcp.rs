@@ -81,7 +81,14 @@ impl core::fmt::Display for NetError {
 pub struct Listener {
     port: u16,
     backlog: usize,
-    armed: Vec<SocketHandle>,
+    armed: Vec<Armed>,
+}
+
+/// A listening socket and, with [`Listener::accept_each`], the account its
+/// buffers are charged to, handed over with the connection.
+struct Armed {
+    handle: SocketHandle,
+    account: Option<Account<'static>>,
 }
 
 /// Listens on TCP `port` with up to `backlog` (at least 1) connections
@@ -131,10 +138,46 @@ impl Listener {
         account: &Account<'_>,
         buffers: Buffers,
     ) -> Result<TcpStream, NetError> {
+        let (stream, _) = self.accept_armed(|l| {
+            Ok(Armed {
+                handle: l.arm(account, buffers)?,
+                account: None,
+            })
+        })?;
+        Ok(stream)
+    }
+
+    /// As [`Listener::accept`], but each socket is armed with its own
+    /// account, made by `account`: the connection comes with the account
+    /// that holds its buffers (and can hold all else that is allocated for
+    /// it).
+    ///
+    /// # Errors
+    /// As [`Listener::accept`], or what `account` fails with.
+    pub fn accept_each(
+        &mut self,
+        mut account: impl FnMut() -> Result<Account<'static>, NetError>,
+        buffers: Buffers,
+    ) -> Result<(TcpStream, Account<'static>), NetError> {
+        let (stream, account) = self.accept_armed(|l| {
+            let account = account()?;
+            let handle = l.arm(&account, buffers)?;
+            Ok(Armed {
+                handle,
+                account: Some(account),
+            })
+        })?;
+        Ok((stream, account.ok_or(NetError::NoSocket)?))
+    }
+
+    fn accept_armed(
+        &mut self,
+        mut arm: impl FnMut(&Self) -> Result<Armed, NetError>,
+    ) -> Result<(TcpStream, Option<Account<'static>>), NetError> {
         loop {
             while self.armed.len() < self.backlog {
-                match self.arm(account, buffers) {
-                    Ok(handle) => heap::as_kernel(|| self.armed.push(handle)),
+                match arm(self) {
+                    Ok(armed) => heap::as_kernel(|| self.armed.push(armed)),
                     Err(e) if self.armed.is_empty() => return Err(e),
                     Err(_) => break,
                 }
@@ -145,13 +188,13 @@ impl Listener {
                 found = with(|net| {
                     self.armed
                         .iter()
-                        .position(|&h| !is_waiting(net.sockets.get::<tcp::Socket>(h).state()))
+                        .position(|a| !is_waiting(net.sockets.get::<tcp::Socket>(a.handle).state()))
                 })
                 .unwrap_or(None);
                 found.is_some()
             })?;
             let Some(index) = found else { continue };
-            let handle = self.armed.swap_remove(index);
+            let Armed { handle, account } = self.armed.swap_remove(index);
             let alive = with(|net| {
                 let state = net.sockets.get::<tcp::Socket>(handle).state();
                 if state == State::Closed {
@@ -163,7 +206,7 @@ impl Listener {
             })
             .ok_or(NetError::Down)?;
             if alive {
-                return Ok(TcpStream { handle });
+                return Ok((TcpStream { handle }, account));
             }
         }
     }
@@ -189,8 +232,8 @@ impl Drop for Listener {
     fn drop(&mut self) {
         let armed = core::mem::take(&mut self.armed);
         with(|net| {
-            for handle in &armed {
-                drop(net.sockets.remove(*handle));
+            for a in &armed {
+                drop(net.sockets.remove(a.handle));
             }
         });
         heap::as_kernel(|| drop(armed));

@@ -30,8 +30,8 @@ mod table;
 pub use error::ProcError;
 pub use exit::{ExitStatus, OomReport};
 pub use table::{
-    Body, Spawn, find, kill, list, owner_of, spawn, terminate_current, try_wait, unwind_current,
-    wait, wait_exit,
+    Body, Spawn, find, kill, list, owner_of, spawn, spawn_session_in, terminate_current, try_wait,
+    unwind_current, wait, wait_exit,
 };
 
 use alloc::string::String;

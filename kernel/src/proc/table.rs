@@ -67,6 +67,7 @@ fn session_and_account(
     spec: &Spawn,
     pid: Pid,
     operator: bool,
+    adopt: Option<Account<'static>>,
 ) -> Result<(Arc<Session>, Option<Account<'static>>), ProcError> {
     let user = |sid| NewAccount {
         flags: AccountFlags::empty(),
@@ -93,9 +94,15 @@ fn session_and_account(
     } else {
         heap::users_account()
     };
-    let account = ACCOUNTS
-        .create(Some(under), user(pid))
-        .map_err(|_| ProcError::NoMemory(heap::NoMemory::unexplained()))?;
+    let account = match adopt {
+        Some(account) => {
+            let _ = ACCOUNTS.set_tag(account.id(), user(pid).tag);
+            account
+        }
+        None => ACCOUNTS
+            .create(Some(under), user(pid))
+            .map_err(|_| ProcError::NoMemory(heap::NoMemory::unexplained()))?,
+    };
     let _ = ACCOUNTS.set_max(account.id(), spec.session_max);
     let session = heap::as_kernel(|| {
         Arc::new(Session {
@@ -125,9 +132,38 @@ fn session_and_account(
 /// cannot be charged, [`ProcError::TooMany`] if every thread slot is taken;
 /// nothing is left behind.
 pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
+    spawn_into(spec, None, STACK_BYTES, body)
+}
+
+/// Starts a session leader whose session's account is `account`, which
+/// already holds what was allocated for the session before it had a
+/// leader: an SSH connection's socket buffers). The account must be a
+/// child of `users` with no children; its tag and `max` become the
+/// session's. The leader runs on a stack of `stack_bytes`, charged to it.
+/// `spec.parent` must be `None`.
+///
+/// # Errors
+/// As [`spawn`]. On an error `account` is dropped (released once what it
+/// holds is freed).
+pub fn spawn_session_in(
+    spec: Spawn,
+    account: Account<'static>,
+    stack_bytes: usize,
+    body: Body,
+) -> Result<Arc<Process>, ProcError> {
+    debug_assert!(spec.parent.is_none() && !spec.operator);
+    spawn_into(spec, Some(account), stack_bytes, body)
+}
+
+fn spawn_into(
+    spec: Spawn,
+    adopt: Option<Account<'static>>,
+    stack_bytes: usize,
+    body: Body,
+) -> Result<Arc<Process>, ProcError> {
     let operator = spec.operator && spec.parent.as_ref().is_none_or(|p| p.session.root);
     let pid = NEXT_PID.fetch_add(1, Relaxed);
-    let (session, account) = session_and_account(&spec, pid, operator)?;
+    let (session, account) = session_and_account(&spec, pid, operator, adopt)?;
     let process = heap::as_kernel(|| {
         Arc::new(Process {
             pid,
@@ -161,7 +197,7 @@ pub fn spawn(spec: Spawn, body: Body) -> Result<Arc<Process>, ProcError> {
     let thread = heap::charge_to(process.account(), || {
         sched::create(
             "process",
-            STACK_BYTES,
+            stack_bytes,
             scope,
             slots,
             Some(owner),

@@ -25,7 +25,7 @@ use crate::{rng, time};
 /// how much the session's account can still hold, and the channels'
 /// terminals that a pty's Ctrl-C interrupts.
 pub(super) struct KernelHost<'t> {
-    /// The session's account, once logged in.
+    /// The session's account.
     pub account: Option<AccountId>,
     /// The channels' terminals.
     terms: &'t [(ChannelId, Weak<ChannelTerminal>)],
@@ -56,10 +56,7 @@ impl sshd::Interrupts for KernelHost<'_> {
 
 impl sshd::Headroom for KernelHost<'_> {
     fn headroom(&self) -> Option<usize> {
-        let Some(id) = self.account else {
-            return Some(super::PREAUTH_BYTES / 2);
-        };
-        let snap = ACCOUNTS.snapshot(id)?;
+        let snap = ACCOUNTS.snapshot(self.account?)?;
         match snap.max {
             quota::Limit::Bytes(max) => Some(max.saturating_sub(snap.current)),
             quota::Limit::Unlimited => None,
@@ -199,11 +196,66 @@ impl Pump {
     }
 }
 
-/// Serves a new connection until its user logs in, then hands it to a
-/// session (or ends it).
-pub(super) fn serve(config: &Arc<sshd::Config>, stream: TcpStream) {
+/// Starts the session leader of a new connection, in a session whose
+/// account is `account` (which holds the socket's buffers already).
+///
+/// # Errors
+/// Why the process could not start; the connection is then dropped.
+pub(super) fn start(
+    config: Arc<sshd::Config>,
+    stream: TcpStream,
+    account: quota::Account<'static>,
+    startup: &'static super::Startup,
+) -> Result<(), proc::ProcError> {
+    let spawn = Spawn {
+        name: "sshd".into(),
+        parent: None,
+        root_session: false,
+        session_max: quota::Limit::Bytes(super::PREAUTH_BYTES),
+        pids_max: crate::cmdline::pids_max(),
+        operator: false,
+        foreground: None,
+        notify: None,
+    };
+    let body: proc::Body = alloc::boxed::Box::new(move |me| {
+        let mut place = Place(Some(startup));
+        Ok(serve(me, &config, stream, &mut place))
+    });
+    proc::spawn_session_in(spawn, account, super::LEADER_STACK, body).map(|_| ())
+}
+
+/// A connection's place among those waiting to log in, left at login or
+/// when it ends, whichever comes first (then it may be another's).
+struct Place(Option<&'static super::Startup>);
+
+impl Place {
+    fn evicted(&self) -> bool {
+        self.0.is_some_and(super::Startup::evicted)
+    }
+
+    fn leave(&mut self) {
+        if let Some(startup) = self.0.take() {
+            startup.leave();
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// The session leader: serves the connection until its user logs in (or
+/// the listener evicts it), then runs the session.
+fn serve(
+    me: &Arc<Process>,
+    config: &Arc<sshd::Config>,
+    stream: TcpStream,
+    place: &mut Place,
+) -> i32 {
     let mut host = KernelHost {
-        account: None,
+        account: Some(me.account_id()),
         terms: &[],
     };
     let conn = Connection::new(config.clone(), &mut host);
@@ -211,7 +263,7 @@ pub(super) fn serve(config: &Arc<sshd::Config>, stream: TcpStream) {
         conn: IrqMutex::new(conn),
         stream,
         changes: AtomicU64::new(0),
-        account: IrqMutex::new(None),
+        account: IrqMutex::new(Some(me.account_id())),
         terms: IrqMutex::new(Vec::new()),
     });
     let mut pump = Pump {
@@ -220,37 +272,34 @@ pub(super) fn serve(config: &Arc<sshd::Config>, stream: TcpStream) {
     };
     let mut events = Vec::new();
     loop {
-        let seen = shared.changes();
-        let Ok(moved) = pump.run(&shared, &mut events) else {
-            return;
-        };
-        for event in events.drain(..) {
-            if let Event::Authenticated { .. } = event {
-                let body_shared = shared.clone();
-                let spawn = Spawn {
-                    name: "sshd".into(),
-                    parent: None,
-                    root_session: false,
-                    session_max: crate::cmdline::session_max(),
-                    pids_max: crate::cmdline::pids_max(),
-                    operator: false,
-                    foreground: None,
-                    notify: None,
-                };
-                let pending = core::mem::take(&mut pump.pending);
-                let body: proc::Body =
-                    alloc::boxed::Box::new(move |me| Ok(session(me, &body_shared, pending)));
-                if proc::spawn(spawn, body).is_err() {
-                    let _ = shared.with(|c, _| {
-                        let _ = c.disconnect("the machine cannot start a session now");
-                        shared.stream.try_write(c.output())
-                    });
-                }
-                return;
-            }
+        if place.evicted() {
+            let _ = shared.with(|c, _| {
+                let _ =
+                    c.disconnect("too many connections waiting to log in: the oldest is closed");
+                shared.stream.try_write(c.output())
+            });
+            return 0;
         }
-        if !moved && Pump::wait(&shared, seen, || false).is_err() {
-            return;
+        let seen = shared.changes();
+        // Refused, never forced: a peer cannot make this allocate past its
+        // limit (an allocation that cannot fail unwinds this process).
+        let Ok(moved) = heap::fallible(|| pump.run(&shared, &mut events)) else {
+            return 0;
+        };
+        if let Some(at) = events
+            .iter()
+            .position(|e| matches!(e, Event::Authenticated { .. }))
+        {
+            // What came with the login is the session's to handle.
+            events.drain(..=at);
+            place.leave();
+            let _ = ACCOUNTS.set_max(me.account_id(), crate::cmdline::session_max());
+            shared.bump();
+            return session(me, &shared, pump, events);
+        }
+        events.clear();
+        if !moved && Pump::wait(&shared, seen, || place.evicted()).is_err() {
+            return 0;
         }
     }
 }
@@ -261,21 +310,15 @@ struct Chan {
     term: Arc<ChannelTerminal>,
 }
 
-/// The session leader: serves the connection, one child per channel.
-fn session(me: &Arc<Process>, shared: &Arc<Shared>, pending: Vec<u8>) -> i32 {
-    *shared.account.lock() = Some(me.account_id());
-    let mut pump = Pump {
-        pending,
-        last_poll: time::ticks(),
-    };
+/// The logged-in session: serves the connection, one child per channel.
+fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: Vec<Event>) -> i32 {
     let mut channels: BTreeMap<ChannelId, Chan> = BTreeMap::new();
-    let mut events = Vec::new();
     loop {
         let seen = shared.changes();
         // The connection's own memory is refused, never forced, at the
         // session's limit: its commands may be killed for memory, the
         // connection that reports it must not be.
-        let Ok(moved) = crate::heap::fallible(|| pump.run(shared, &mut events)) else {
+        let Ok(moved) = heap::fallible(|| pump.run(shared, &mut events)) else {
             break;
         };
         for event in events.drain(..) {

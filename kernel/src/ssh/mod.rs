@@ -5,13 +5,20 @@
 //!   configuration device (`opt/memquota/host_key`, an OpenSSH private key;
 //!   `opt/memquota/authorized_keys`), which `scripts/qemu.sh` fills; without
 //!   both, no SSH server starts.
-//! - A listener thread accepts connections on port 22; each connection is
-//!   served by its own thread, charged to a shared pre-authentication
-//!   account (`preauth`, under `users`) until the user logs in.
-//! - On login the connection becomes a session: a session leader process
-//!   (its pid is the session id; never root) takes the connection over, and
-//!   every channel's command (`shell` or `exec`) runs as its child, reading
-//!   and writing the channel through a [`term::ChannelTerminal`].
+//! - A listener thread accepts connections on port 22. Each socket is
+//!   armed with its own account under `users` (max [`PREAUTH_BYTES`]),
+//!   and each accepted connection at once becomes a session: a leader
+//!   process (`sshd`, never root) whose session account is that account,
+//!   so everything the connection ever allocates (socket buffers, stack,
+//!   packet and crypto state) is charged to it. On login the session's
+//!   `max` is raised to the boot parameter `session_max`; every channel's
+//!   command (`shell` or `exec`) runs as the leader's child, reading and
+//!   writing the channel through a [`term::ChannelTerminal`].
+//! - Before login a connection is a small, killable unit: an allocation
+//!   it cannot have ends it (the process unwinds), never the kernel. At
+//!   most [`MAX_STARTUPS`] connections wait to log in; the next one evicts
+//!   the oldest (OpenSSH refuses new ones at random instead, which lets a
+//!   crowd of idle peers keep real users out).
 //! - Inbound windows are backed by what the session's account can hold
 //!   (the `sshd` crate credits only reserved bytes, as stdin is consumed):
 //!   a flooding client waits; the session's `max` holds.
@@ -20,13 +27,13 @@ mod conn;
 mod term;
 
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use quota::{AccountFlags, NewAccount};
-use spin::Once;
 
 use crate::arch::fwcfg::FwCfg;
 use crate::heap::{self, ACCOUNTS};
-use crate::net::tcp::{self, Buffers};
+use crate::net::tcp::{self, Buffers, NetError};
 use crate::{kprintln, sched};
 
 /// The port the server listens on.
@@ -41,10 +48,81 @@ const BUFFERS: Buffers = Buffers {
 /// Connections accepted but not yet logged in, at most.
 pub const MAX_STARTUPS: usize = 10;
 
-/// What each unauthenticated connection may hold, at most.
-pub const PREAUTH_BYTES: usize = 64 << 10;
+/// What a connection may hold before its user logs in: its socket
+/// buffers (32 KiB), its leader's stack ([`LEADER_STACK`]) and its packet
+/// and key-exchange state (measured: about 12 KiB after a key exchange).
+pub const PREAUTH_BYTES: usize = 128 << 10;
 
-static PREAUTH: Once<quota::Account<'static>> = Once::new();
+/// The stack of a connection's leader (key exchanges run on it; commands
+/// run in processes of their own).
+pub const LEADER_STACK: usize = 32 << 10;
+
+/// A place for one connection waiting to log in. The listener and the
+/// connections share [`STARTUPS`], a fixed table: tracking who waits needs
+/// no heap, so nothing of it outlives a connection.
+pub(crate) struct Startup {
+    state: AtomicU8,
+    /// When it was taken (the listener's count of accepted connections).
+    since: AtomicU64,
+}
+
+const FREE: u8 = 0;
+const WAITING: u8 = 1;
+const EVICT: u8 = 2;
+
+static STARTUPS: [Startup; MAX_STARTUPS] = [const {
+    Startup {
+        state: AtomicU8::new(FREE),
+        since: AtomicU64::new(0),
+    }
+}; MAX_STARTUPS];
+
+impl Startup {
+    /// Whether the listener asked this connection to end.
+    pub(crate) fn evicted(&self) -> bool {
+        self.state.load(Relaxed) == EVICT
+    }
+
+    /// The connection logged in or ended: the place is free.
+    pub(crate) fn leave(&self) {
+        self.state.store(FREE, Relaxed);
+    }
+}
+
+/// A place for a new connection: a free one, or else the oldest waiting
+/// connection's, which is told to end (and given a moment to go).
+fn take_startup(since: u64) -> &'static Startup {
+    let place = STARTUPS
+        .iter()
+        .find(|s| s.state.load(Relaxed) == FREE)
+        .unwrap_or_else(|| {
+            let oldest = STARTUPS
+                .iter()
+                .min_by_key(|s| s.since.load(Relaxed))
+                .unwrap_or(&STARTUPS[0]);
+            evict(oldest);
+            oldest
+        });
+    place.since.store(since, Relaxed);
+    place.state.store(WAITING, Relaxed);
+    place
+}
+
+/// Ends a waiting connection and gives it a moment to go.
+fn evict(oldest: &Startup) {
+    if oldest
+        .state
+        .compare_exchange(WAITING, EVICT, Relaxed, Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    crate::net::kick();
+    let until = crate::time::ticks() + crate::time::TICK_HZ;
+    while oldest.state.load(Relaxed) != FREE && crate::time::ticks() < until {
+        let _ = sched::sleep_until(crate::time::ticks() + 1);
+    }
+}
 
 /// Reads the keys from `fw_cfg` and starts the listener; says why not if it
 /// cannot.
@@ -68,22 +146,6 @@ pub fn start(fw_cfg: Option<usize>) -> bool {
         kprintln!("sshd: no host key or authorized keys in fw_cfg: not started");
         return false;
     };
-    let preauth = ACCOUNTS.create(
-        Some(heap::users_account()),
-        NewAccount {
-            flags: AccountFlags::empty(),
-            tag: 0,
-        },
-    );
-    let Ok(preauth) = preauth else {
-        kprintln!("sshd: no account for unauthenticated connections: not started");
-        return false;
-    };
-    let _ = ACCOUNTS.set_max(
-        preauth.id(),
-        quota::Limit::Bytes(MAX_STARTUPS * PREAUTH_BYTES),
-    );
-    PREAUTH.call_once(|| preauth);
     let scope = quota::Scope {
         account: heap::kernel_account().id(),
         fallible: false,
@@ -102,12 +164,25 @@ pub fn start(fw_cfg: Option<usize>) -> bool {
     }
 }
 
-/// The pre-authentication account.
-fn preauth() -> &'static quota::Account<'static> {
-    PREAUTH.get().expect("sshd::start ran")
+/// A new connection's account: under `users`, at most [`PREAUTH_BYTES`]
+/// until its user logs in.
+fn connection_account() -> Result<quota::Account<'static>, NetError> {
+    let account = ACCOUNTS
+        .create(
+            Some(heap::users_account()),
+            NewAccount {
+                flags: AccountFlags::empty(),
+                tag: 0,
+            },
+        )
+        .map_err(|_| NetError::NoMemory)?;
+    ACCOUNTS
+        .set_max(account.id(), quota::Limit::Bytes(PREAUTH_BYTES))
+        .map_err(|_| NetError::NoMemory)?;
+    Ok(account)
 }
 
-/// Accepts connections and gives each its own thread.
+/// Accepts connections and starts each one's session leader.
 fn listen(config: &Arc<sshd::Config>) {
     let mut listener = match tcp::listen(PORT, 4) {
         Ok(l) => l,
@@ -116,23 +191,17 @@ fn listen(config: &Arc<sshd::Config>) {
             return;
         }
     };
+    let mut accepted: u64 = 0;
     loop {
-        let Ok(stream) = listener.accept(preauth(), BUFFERS) else {
+        let Ok((stream, account)) = listener.accept_each(connection_account, BUFFERS) else {
             let _ = sched::sleep_until(crate::time::ticks() + crate::time::TICK_HZ / 10);
             continue;
         };
-        let config = config.clone();
-        let scope = quota::Scope {
-            account: preauth().id(),
-            fallible: false,
-        };
-        let started = heap::charge_to(preauth(), || {
-            sched::spawn("ssh-conn", 32 << 10, scope, move |_| {
-                conn::serve(&config, stream);
-            })
-        });
-        if started.is_err() {
-            kprintln!("sshd: cannot start a connection thread: refused");
+        accepted += 1;
+        let startup = take_startup(accepted);
+        if let Err(e) = conn::start(config.clone(), stream, account, startup) {
+            startup.leave();
+            kprintln!("sshd: cannot start a connection: {e}");
         }
     }
 }
