@@ -463,3 +463,59 @@ fn bad_peers_are_refused_and_a_good_login_still_works() {
     // Held open until here: the linger time, not the peer, freed it.
     drop(held);
 }
+
+#[test]
+fn four_sessions_flood_at_once_while_a_fifth_keeps_answering() {
+    const FLOOD: usize = 16 << 20;
+    const MAX: u64 = 1 << 20;
+    // A liveness bound, generous for a shared machine: the measured figure
+    // is printed.
+    const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+    let keys = Keys::new("four");
+    let mut g = keys.boot("session_max=1M");
+    keys.ssh(&g, "true", None);
+    let before = g.meminfo_quiet();
+    let input = keys.dir.join("zeros");
+    std::fs::write(&input, vec![0u8; FLOOD]).expect("write input");
+    let mut watcher = Interactive::start(&keys, &g);
+    watcher.expect("memquota$ ");
+    let outputs = std::thread::scope(|scope| {
+        let floods: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| keys.ssh(&g, "sink; cat /proc/self/memquota", Some(&input))))
+            .collect();
+        let mut slowest = Duration::ZERO;
+        let mut answers = 0;
+        while floods.iter().any(|f| !f.is_finished()) {
+            let asked = std::time::Instant::now();
+            watcher.send(b"memquota\r");
+            let table = watcher.expect("memquota$ ");
+            assert!(table.contains("KIND"), "{table}");
+            slowest = slowest.max(asked.elapsed());
+            answers += 1;
+        }
+        eprintln!("{answers} answers during the floods; the slowest took {slowest:?}");
+        assert!(
+            answers > 0 && slowest < ANSWER_WITHIN,
+            "slowest answer {slowest:?}"
+        );
+        floods
+            .into_iter()
+            .map(|f| f.join().expect("flood thread"))
+            .collect::<Vec<_>>()
+    });
+    for out in &outputs {
+        let text = stdout(out);
+        assert!(text.starts_with(&format!("{FLOOD}\n")), "{out:?}");
+        assert!(field(&text, "session.peak") <= MAX, "{text}");
+    }
+    // `memquota --watch` redraws in place until Ctrl-C.
+    watcher.send(b"memquota --watch 0.2\r");
+    watcher.expect("\x1b[H\x1b[2J");
+    watcher.expect("\x1b[H\x1b[2J");
+    watcher.send(b"\x03");
+    watcher.expect("memquota$ ");
+    watcher.send(b"exit\r");
+    drop(watcher);
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
+    assert_same(&before, &after, BASELINE_KEYS);
+}

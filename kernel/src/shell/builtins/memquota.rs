@@ -6,6 +6,7 @@ use crate::fs::{self, Buffer};
 use crate::heap;
 use crate::proc;
 use crate::shell::ctx::{Abort, Ctx};
+use crate::time::TICK_HZ;
 
 pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let owned = ctx.args.clone();
@@ -15,18 +16,17 @@ pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
         .map(alloc::string::String::as_str)
         .collect();
     match args.as_slice() {
-        [] => {
-            let mut buf = Buffer(alloc::vec::Vec::new());
-            if fs::render_table(ctx.process, &mut buf).is_err() {
+        [] => table(ctx, false),
+        ["--watch"] => watch(ctx, TICK_HZ),
+        ["--watch", seconds] => match kcore::seconds::parse_seconds(seconds, TICK_HZ) {
+            Some(ticks) if ticks > 0 => watch(ctx, ticks),
+            _ => {
                 ctx.error(format_args!(
-                    "{}",
-                    fs::FsError::NoMemory(heap::NoMemory::last())
+                    "'{seconds}' is not a positive number of seconds (like 1 or 0.5)"
                 ));
-                return Ok(1);
+                Ok(super::usage(ctx))
             }
-            ctx.write(&buf.0)?;
-            Ok(0)
-        }
+        },
         [pid] => {
             // Built fallibly: this may run with the session at its limit.
             let mut path = Buffer(alloc::vec::Vec::new());
@@ -79,6 +79,35 @@ pub(super) fn memquota(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
             }
         }
         _ => Ok(super::usage(ctx)),
+    }
+}
+
+/// Writes the account table; `redraw` first homes the cursor and clears
+/// the screen (as `top` does), in the same write so it does not flicker.
+fn table(ctx: &mut Ctx<'_>, redraw: bool) -> Result<i32, Abort> {
+    let mut buf = Buffer(alloc::vec::Vec::new());
+    let home = if redraw { "\x1b[H\x1b[2J" } else { "" };
+    let rendered = core::fmt::Write::write_str(&mut buf, home)
+        .and_then(|()| fs::render_table(ctx.process, &mut buf));
+    if rendered.is_err() {
+        ctx.error(format_args!(
+            "{}",
+            fs::FsError::NoMemory(heap::NoMemory::last())
+        ));
+        return Ok(1);
+    }
+    ctx.write(&buf.0)?;
+    Ok(0)
+}
+
+/// `memquota --watch`: the table redrawn every `ticks` until Ctrl-C (or a
+/// kill) stops it at its sleep, a safe point.
+fn watch(ctx: &mut Ctx<'_>, ticks: u64) -> Result<i32, Abort> {
+    loop {
+        if table(ctx, true)? != 0 {
+            return Ok(1);
+        }
+        ctx.sleep(ticks)?;
     }
 }
 

@@ -89,7 +89,7 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "memquota",
-        usage: "memquota [PID | set|high PID|session SIZE | pids PID|session N]",
+        usage: "memquota [PID | --watch [SECONDS] | set|high PID|session SIZE | pids PID|session N]",
         help: "show the account table or one process's quota; set max, high or pids.max",
         run: Some(memquota::memquota),
         operator: true,
