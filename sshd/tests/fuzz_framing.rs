@@ -164,7 +164,10 @@ proptest! {
     // Found failures are turned into plain regression tests, not kept in
     // proptest's files.
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: std::env::var("SSHD_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
