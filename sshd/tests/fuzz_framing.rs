@@ -272,17 +272,20 @@ proptest! {
             e.encode(p, &mut stream);
             ends.push(stream.len());
         }
-        let mut first = stream.len();
+        let original = stream.clone();
         for (i, bit) in &flips {
             let i = i.index(stream.len());
             stream[i] ^= 1 << bit;
-            first = first.min(i);
         }
+        // The same bit flipped twice is no damage.
+        let first = (0..stream.len())
+            .find(|&i| stream[i] != original[i])
+            .unwrap_or(stream.len());
         let intact = ends.iter().filter(|&&end| end <= first).count();
         let mut d = decoder(true, MAX_PACKET);
         let out = feed(&mut d, &stream, &cuts, MAX_PACKET);
         prop_assert_eq!(&out.payloads[..], &payloads[..intact]);
-        if out.error.is_none() {
+        if first < stream.len() && out.error.is_none() {
             // A length that grew: waiting for bytes that never come.
             prop_assert!(out.held > 0);
         }
