@@ -31,7 +31,8 @@
 //! Everything a connection holds is bounded: the packet being received
 //! (at most 256 KiB), the encoded output (a configured send queue of channel
 //! data plus control messages), replies held during a key exchange (64 KiB,
-//! after which input is no longer consumed), undelivered events (256, same),
+//! beyond which the peer is disconnected), undelivered events (256, after
+//! which input is no longer consumed),
 //! each channel's output buffers (configured, reserved fallibly), and each
 //! channel's stdin buffer, which is exactly as large as the window granted
 //! for it, reserved fallibly before the credit is sent.

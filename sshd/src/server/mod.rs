@@ -4,11 +4,15 @@
 //! # Contract
 //! - Bytes from the peer go to [`Connection::input`], which consumes what
 //!   it can and returns how many it took. It takes fewer (even 0) when the
-//!   bytes waiting to be sent, the replies held during a key exchange, or
-//!   the undelivered events are over their bounds: keep the rest, send the
-//!   output, handle the events, and offer the rest again. This is the only
-//!   back-pressure on the peer besides the channel windows, and the
-//!   windows keep a compliant peer well inside it.
+//!   bytes waiting to be sent or the undelivered events are over their
+//!   bounds: keep the rest, send the output, handle the events, and offer
+//!   the rest again. This is the only back-pressure on the peer besides the
+//!   channel windows, and the windows keep a compliant peer well inside it.
+//! - Replies to requests that arrive after we started a key re-exchange
+//!   and before the peer's KEXINIT are held until the exchange ends (RFC
+//!   4253 §7.1). They are bounded (64 KiB) by disconnecting, not by reading
+//!   less: the peer's KEXINIT is behind those requests, so not reading them
+//!   would hang the connection for good.
 //! - Bytes to send are [`Connection::output`]; after sending `n` of them
 //!   call [`Connection::consume_output`]. The output never holds more than
 //!   the configured send queue of channel data; control messages (kex, EOF,
@@ -64,6 +68,7 @@ enum Stage {
 const MAX_VERSION_LINE: usize = 255;
 const MAX_PRE_VERSION: usize = 8 * 1024;
 const MAX_EVENTS: usize = 256;
+/// Replies held during a key exchange; more ends the connection.
 const MAX_DEFERRED: usize = 64 * 1024;
 const MAX_ENV: usize = 64;
 
@@ -292,6 +297,12 @@ impl Connection {
             let r = self.handle(&p, seq, host);
             self.scratch = p;
             r?;
+            if self.deferred_bytes > MAX_DEFERRED {
+                return Err(self.fail(
+                    reason::BY_APPLICATION,
+                    "too many requests during key exchange",
+                ));
+            }
         }
         self.recredit(host);
         self.flush();
@@ -367,9 +378,7 @@ impl Connection {
     }
 
     fn backlogged(&self) -> bool {
-        self.pending_out() > self.cfg.send_queue + 64 * 1024
-            || self.deferred_bytes > MAX_DEFERRED
-            || self.events.len() >= MAX_EVENTS
+        self.pending_out() > self.cfg.send_queue + 64 * 1024 || self.events.len() >= MAX_EVENTS
     }
 
     fn fail(&mut self, code: u32, why: &str) -> Disconnect {

@@ -800,6 +800,34 @@ fn server_rekeys_after_its_byte_limit_and_holds_replies_meanwhile() {
     assert!(c.err.is_none());
 }
 
+/// Found by the connection fuzzer: requests pipelined into a re-exchange
+/// we started made the held replies pass their bound, and the server then
+/// stopped reading, so the client's KEXINIT (behind those requests) never
+/// arrived and the connection hung. Now it ends, with a reason the client
+/// can read (still under the old keys).
+#[test]
+fn requests_pipelined_into_our_rekey_disconnect_instead_of_hanging() {
+    let mut c = Client::login(config(), host());
+    c.host.now.set(3_600_000);
+    assert!(c.conn.poll(&mut c.host).is_ok());
+    c.pump();
+    assert_eq!(c.types(), [kmsg::KEXINIT]);
+    let mut open = vec![m::CHANNEL_OPEN];
+    put_string(&mut open, b"nonsense");
+    for v in [1, 1000, 1000] {
+        put_u32(&mut open, v);
+    }
+    let mut flood = Vec::new();
+    for _ in 0..3000 {
+        c.enc.encode(&open, &mut flood);
+    }
+    c.send_raw(&flood);
+    let d = c.err.clone().expect("the connection hung");
+    assert_eq!(d.reason, "too many requests during key exchange");
+    let p = c.expect(m::DISCONNECT);
+    assert!(p.windows(d.reason.len()).any(|w| w == d.reason.as_bytes()));
+}
+
 #[test]
 fn client_initiated_rekey_mid_session() {
     let mut c = Client::login(config(), host());

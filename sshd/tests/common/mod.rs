@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command as Proc, Output, Stdio};
+use std::process::{Child, Command as Proc, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -468,19 +468,54 @@ pub fn ssh(
         let _ = err.read_to_end(&mut v);
         v
     });
+    let status = wait_or_kill(&mut child, timeout, remote);
+    let _ = feeder.join();
+    Output {
+        status,
+        stdout: outt.join().unwrap(),
+        stderr: errt.join().unwrap(),
+    }
+}
+
+/// Waits for `child`; kills it and panics, naming `what`, after `timeout`.
+fn wait_or_kill(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
     let start = Instant::now();
-    let status = loop {
+    loop {
         if let Some(st) = child.try_wait().unwrap() {
-            break st;
+            return st;
         }
         if start.elapsed() > timeout {
             let _ = child.kill();
             let st = child.wait().unwrap();
-            panic!("ssh {remote:?} timed out after {timeout:?} ({st})");
+            panic!("{what:?} timed out after {timeout:?} ({st})");
         }
         thread::sleep(Duration::from_millis(10));
-    };
-    let _ = feeder.join();
+    }
+}
+
+/// Runs `cmd` with stdin closed, collecting its output; kills it and
+/// panics after `timeout`.
+pub fn run(cmd: &mut Proc, timeout: Duration) -> Output {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let outt = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let errt = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let status = wait_or_kill(&mut child, timeout, &what);
     Output {
         status,
         stdout: outt.join().unwrap(),
