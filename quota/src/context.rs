@@ -1,7 +1,9 @@
 //! Who is being charged: the allocation context.
 //!
 //! The tracking allocator asks a [`Context`] for the current [`Scope`]: the
-//! account to charge and whether failures are handled. The kernel implements
+//! account to charge and whether failures are handled, and for the CPU it
+//! runs on, whose charge stock it uses (see
+//! [`AccountTable::charge_on`](crate::AccountTable::charge_on)). The kernel implements
 //! `Context` once, for the whole build, as a type parameter of
 //! [`TrackingAlloc`](crate::TrackingAlloc): its scope lives per CPU and is
 //! saved and restored with each thread on a context switch. On the host,
@@ -57,6 +59,15 @@ pub trait Context {
 
     /// Replaces the current scope, returning the previous one.
     fn replace(scope: Scope) -> Scope;
+
+    /// The index of the CPU running the caller: which of the table's
+    /// per-CPU stocks to use. The default, 0, suits one CPU. An index with
+    /// no stock slot charges without stock. A wrong or stale answer (a
+    /// thread migrated since) costs speed, never exactness: stock slots are
+    /// only changed by compare-and-swap.
+    fn cpu() -> usize {
+        0
+    }
 
     /// Called after a charge to `account` was forced over a limit: the
     /// owner should be killed at its next safe point. It runs inside the
@@ -153,6 +164,16 @@ pub struct ThreadLocal;
 #[cfg(feature = "std")]
 std::thread_local! {
     static THREAD_SCOPE: core::cell::Cell<Scope> = const { core::cell::Cell::new(Scope::ROOT) };
+    static THREAD_CPU: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+#[cfg(feature = "std")]
+impl ThreadLocal {
+    /// Makes this thread use CPU `cpu`'s stock (a host stand-in for the
+    /// CPU the kernel would report). Threads start on CPU 0.
+    pub fn set_cpu(cpu: usize) {
+        THREAD_CPU.with(|c| c.set(cpu));
+    }
 }
 
 #[cfg(feature = "std")]
@@ -163,6 +184,10 @@ impl Context for ThreadLocal {
 
     fn replace(scope: Scope) -> Scope {
         THREAD_SCOPE.with(|c| c.replace(scope))
+    }
+
+    fn cpu() -> usize {
+        THREAD_CPU.with(core::cell::Cell::get)
     }
 }
 

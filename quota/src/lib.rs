@@ -41,6 +41,7 @@ mod fault;
 mod id;
 mod limit;
 mod snapshot;
+mod stock;
 mod table;
 #[cfg(not(loom))]
 mod tracking;
@@ -55,9 +56,10 @@ pub use fault::FaultPolicy;
 pub use id::AccountId;
 pub use limit::Limit;
 pub use snapshot::{AccountSnapshot, EmergencySnapshot, HeapSnapshot, TableStats};
+pub use stock::Stock;
 pub use table::{
-    Account, AccountFlags, AccountTable, Charged, CreateError, NewAccount, Refusal, RefusalReason,
-    Slot, StaleAccount,
+    Account, AccountFlags, AccountTable, Charged, CreateError, DEFAULT_STOCK_BATCH, NewAccount,
+    Refusal, RefusalReason, Slot, StaleAccount,
 };
 #[cfg(not(loom))]
 pub use tracking::{ConfigError, HEADER_SIZE, HeapConfig, TrackingAlloc};

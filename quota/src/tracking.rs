@@ -341,9 +341,11 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
             return ptr::null_mut();
         };
         let scope = C::scope();
-        let Ok(charged) =
-            self.table
-                .charge(scope.account, Amount::block(inner.size()), scope.mode())
+        let cpu = C::cpu();
+        let amount = Amount::block(inner.size());
+        let Ok(charged) = self
+            .table
+            .charge_on(cpu, scope.account, amount, scope.mode())
         else {
             return ptr::null_mut();
         };
@@ -352,8 +354,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
         }
         let base = self.inner_alloc(inner, zeroed, scope.mode());
         if base.is_null() {
-            self.table
-                .uncharge(charged.account, Amount::block(inner.size()));
+            self.table.uncharge_on(cpu, charged.account, amount);
             return ptr::null_mut();
         }
         self.count_block(header);
@@ -435,7 +436,10 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
         unsafe { self.inner.dealloc(ptr.wrapping_sub(header), inner) };
         self.uncount_block(header);
         match owner {
-            Some(account) => self.table.uncharge(account, Amount::block(inner.size())),
+            Some(account) => {
+                self.table
+                    .uncharge_on(C::cpu(), account, Amount::block(inner.size()));
+            }
             None => self.table.record_accounting_error(),
         }
     }
@@ -457,6 +461,7 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
         };
         let old_total = old_inner.size();
         let scope = C::scope();
+        let cpu = C::cpu();
         let mode = scope.mode();
         let grow = new_total.saturating_sub(old_total);
         if grow > 0 && account != scope.account {
@@ -467,7 +472,10 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
             return unsafe { self.realloc_by_copy(ptr, layout, new_size) };
         }
         if grow > 0 {
-            match self.table.charge_exact(account, Amount::bytes(grow), mode) {
+            match self
+                .table
+                .charge_exact_on(cpu, account, Amount::bytes(grow), mode)
+            {
                 Ok(charged) if charged.forced => C::kill_pending(account),
                 Ok(_) => {}
                 Err(r) if r.reason == RefusalReason::Stale => {
@@ -490,13 +498,13 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
         }
         if base.is_null() {
             if grow > 0 {
-                self.table.uncharge(account, Amount::bytes(grow));
+                self.table.uncharge_on(cpu, account, Amount::bytes(grow));
             }
             return ptr::null_mut();
         }
         let shrink = old_total.saturating_sub(new_total);
         if shrink > 0 {
-            self.table.uncharge(account, Amount::bytes(shrink));
+            self.table.uncharge_on(cpu, account, Amount::bytes(shrink));
         }
         // `base` is the moved block of `new_size + header` bytes; its first
         // `min(old, new)` bytes, header included, were copied, so `base +

@@ -68,6 +68,27 @@ impl Amount {
         (sum.bytes <= MAX_BYTES && sum.blocks <= MAX_BLOCKS).then_some(sum)
     }
 
+    /// Nothing: no bytes, no blocks.
+    pub(crate) fn is_zero(self) -> bool {
+        self.bytes == 0 && self.blocks == 0
+    }
+
+    /// `self - other` per part, stopping at 0.
+    pub(crate) fn saturating_sub(self, other: Amount) -> Amount {
+        Amount {
+            bytes: self.bytes.saturating_sub(other.bytes),
+            blocks: self.blocks.saturating_sub(other.blocks),
+        }
+    }
+
+    /// The smaller of each part.
+    pub(crate) fn min(self, other: Amount) -> Amount {
+        Amount {
+            bytes: self.bytes.min(other.bytes),
+            blocks: self.blocks.min(other.blocks),
+        }
+    }
+
     /// Whether both parts are at least `other`'s.
     pub(crate) fn covers(self, other: Amount) -> bool {
         self.bytes >= other.bytes && self.blocks >= other.blocks
