@@ -312,22 +312,22 @@ impl AccountTable<'_> {
     }
 
     /// How much stock a refill for a charge of `amount` to `id` may take,
-    /// at most `want`: a share of the least headroom under any level's
-    /// stock ceiling, so that the other CPUs still find room. `None` if a
-    /// level has no room for `amount` itself, or the share is 0 bytes.
+    /// at most `want`. Headroom under a limit (`max`, the cap) is what
+    /// other CPUs need to charge at all, so a refill takes at most half of
+    /// its fair share of the least such headroom on the path; headroom
+    /// under `high` and `peak` only spares other CPUs a tree walk, so a
+    /// refill takes at most its fair share of it. `None` if a level has no
+    /// room under its stock ceiling for `amount` itself, or the share is 0
+    /// bytes.
     fn size_refill(&self, id: AccountId, amount: Amount, want: Amount) -> Option<Amount> {
-        let mut room = usize::MAX;
+        let (mut hard, mut soft) = (usize::MAX, usize::MAX);
         for counter in self.path(id) {
-            let ceiling = counter
-                .max()
-                .min(counter.cap())
-                .min(counter.high())
-                .min(counter.peak());
             let after = counter.current().checked_add(amount.bytes)?;
-            room = room.min(ceiling.checked_sub(after)?);
+            hard = hard.min(counter.max().min(counter.cap()).checked_sub(after)?);
+            soft = soft.min(counter.high().min(counter.peak()).checked_sub(after)?);
         }
         let cpus = self.stocks.len().max(1);
-        let share = room.checked_div(cpus.saturating_mul(2)).unwrap_or(0);
+        let share = (hard / cpus.saturating_mul(2)).min(soft / cpus);
         let bytes = want.bytes.min(share);
         (bytes > 0).then_some(Amount {
             bytes,

@@ -69,7 +69,8 @@ impl Amount {
     }
 
     /// Nothing: no bytes, no blocks.
-    pub(crate) fn is_zero(self) -> bool {
+    #[must_use]
+    pub const fn is_zero(self) -> bool {
         self.bytes == 0 && self.blocks == 0
     }
 
