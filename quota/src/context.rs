@@ -40,6 +40,7 @@ impl Scope {
     };
 
     /// The charge mode this scope asks for.
+    #[inline]
     pub fn mode(self) -> Mode {
         if self.fallible {
             Mode::Fallible
@@ -93,6 +94,7 @@ impl ScopeCell {
     }
 
     /// The scope held.
+    #[inline]
     pub fn get(&self) -> Scope {
         unpack(self.0.load(Relaxed))
     }
@@ -103,11 +105,13 @@ impl ScopeCell {
     }
 }
 
+#[inline]
 const fn pack(scope: Scope) -> u64 {
     let flag = if scope.fallible { FALLIBLE_BIT } else { 0 };
     scope.account.to_raw() as u64 | flag
 }
 
+#[inline]
 fn unpack(word: u64) -> Scope {
     let raw = u32::try_from(word & u64::from(u32::MAX)).unwrap_or(0);
     Scope {
@@ -178,14 +182,17 @@ impl ThreadLocal {
 
 #[cfg(feature = "std")]
 impl Context for ThreadLocal {
+    #[inline]
     fn scope() -> Scope {
         THREAD_SCOPE.with(core::cell::Cell::get)
     }
 
+    #[inline]
     fn replace(scope: Scope) -> Scope {
         THREAD_SCOPE.with(|c| c.replace(scope))
     }
 
+    #[inline]
     fn cpu() -> usize {
         THREAD_CPU.with(core::cell::Cell::get)
     }

@@ -53,6 +53,29 @@ const BLOCKS_SHIFT: u32 = 24;
 const BLOCKS_MASK: u64 = (1 << 7) - 1;
 const BUSY: u64 = 1 << 31;
 const ID_SHIFT: u32 = 32;
+/// The blocks field in place.
+const BLOCKS_BITS: u64 = BLOCKS_MASK << BLOCKS_SHIFT;
+/// The account id and the busy bit: what an idle slot of one account
+/// has in common whatever it holds.
+const TAG_MASK: u64 = !(BUSY - 1);
+
+/// The word an idle slot of `account` has with nothing in it.
+#[inline]
+fn idle_tag(account: AccountId) -> u64 {
+    u64::from(account.to_raw()) << ID_SHIFT
+}
+
+/// `amount` packed in a slot's bytes and blocks fields, or `None` if it
+/// does not fit them (then no slot can hold or take it).
+#[inline]
+fn packed(amount: Amount) -> Option<u64> {
+    Held {
+        account: AccountId::ROOT,
+        busy: false,
+        amount,
+    }
+    .to_word()
+}
 
 /// An id that names no account: slot 0 with a generation other than the
 /// root's 0 (the root's generation never changes).
@@ -83,6 +106,7 @@ impl Held {
     }
 
     /// The packed word, or `None` if the amount does not fit a slot.
+    #[inline]
     pub(crate) fn to_word(self) -> Option<u64> {
         if self.amount.bytes > MAX_STOCK_BYTES || self.amount.blocks > MAX_STOCK_BLOCKS {
             return None;
@@ -90,9 +114,15 @@ impl Held {
         let bytes = u64::try_from(self.amount.bytes).ok()?;
         let blocks = u64::try_from(self.amount.blocks).ok()?;
         let busy = if self.busy { BUSY } else { 0 };
-        Some((u64::from(self.account.to_raw()) << ID_SHIFT) | busy | (blocks << BLOCKS_SHIFT) | bytes)
+        Some(
+            (u64::from(self.account.to_raw()) << ID_SHIFT)
+                | busy
+                | (blocks << BLOCKS_SHIFT)
+                | bytes,
+        )
     }
 
+    #[inline]
     pub(crate) fn from_word(word: u64) -> Self {
         let part = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
         Held {
@@ -156,6 +186,7 @@ impl Stock {
     }
 
     /// The epoch the stock was last validated under.
+    #[inline]
     pub(crate) fn epoch(&self) -> u64 {
         self.inner.epoch.load(Relaxed)
     }
@@ -164,22 +195,24 @@ impl Stock {
     /// (nothing changed) if the slot is busy, holds another account, or
     /// holds less. Sequentially consistent, so that the caller's re-read of
     /// the table's epoch afterwards is ordered with a limit setter's.
+    #[inline]
     pub(crate) fn consume(&self, account: AccountId, amount: Amount) -> bool {
+        let Some(take) = packed(amount) else {
+            return false;
+        };
+        let tag = idle_tag(account);
         let word = &self.inner.word;
         let mut cur = word.load(Relaxed);
         loop {
-            let held = Held::from_word(cur);
-            if held.busy || held.account != account || !held.amount.covers(amount) {
+            // Each field of `cur` covers `take`'s, so the subtraction
+            // borrows across no field.
+            if cur & TAG_MASK != tag
+                || cur & BYTES_MASK < take & BYTES_MASK
+                || cur & BLOCKS_BITS < take & BLOCKS_BITS
+            {
                 return false;
             }
-            let Some(next) = (Held {
-                amount: held.amount.saturating_sub(amount),
-                ..held
-            })
-            .to_word() else {
-                return false;
-            };
-            match word.compare_exchange_weak(cur, next, SeqCst, Relaxed) {
+            match word.compare_exchange_weak(cur, cur.wrapping_sub(take), SeqCst, Relaxed) {
                 Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
@@ -187,30 +220,27 @@ impl Stock {
     }
 
     /// Adds `amount` to an idle slot holding `account`'s stock, if that
-    /// keeps it within `bound_bytes` and the slot's ranges; `false`
-    /// (nothing changed) otherwise.
+    /// keeps its bytes within `bound_bytes` (at most [`MAX_STOCK_BYTES`])
+    /// and its blocks within range; `false` (nothing changed) otherwise.
+    #[inline]
     pub(crate) fn credit(&self, account: AccountId, amount: Amount, bound_bytes: usize) -> bool {
+        let Some(add) = packed(amount) else {
+            return false;
+        };
+        let bound = u64::try_from(bound_bytes.min(MAX_STOCK_BYTES)).unwrap_or(0);
+        let tag = idle_tag(account);
         let word = &self.inner.word;
         let mut cur = word.load(Relaxed);
         loop {
-            let held = Held::from_word(cur);
-            if held.busy || held.account != account {
+            // Both sums stay within their fields (each part is below 2³²,
+            // so they cannot wrap), so the addition carries across no field.
+            if cur & TAG_MASK != tag
+                || (cur & BYTES_MASK).wrapping_add(add & BYTES_MASK) > bound
+                || (cur & BLOCKS_BITS).wrapping_add(add & BLOCKS_BITS) > BLOCKS_BITS
+            {
                 return false;
             }
-            let Some(sum) = held.amount.checked_add(amount) else {
-                return false;
-            };
-            if sum.bytes > bound_bytes {
-                return false;
-            }
-            let Some(next) = (Held {
-                amount: sum,
-                ..held
-            })
-            .to_word() else {
-                return false;
-            };
-            match word.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
+            match word.compare_exchange_weak(cur, cur.wrapping_add(add), Relaxed, Relaxed) {
                 Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
@@ -301,7 +331,10 @@ mod tests {
     fn consume_and_credit_only_an_idle_slot_of_their_account() {
         let s = Stock::new();
         let a = id(1);
-        assert!(!s.consume(a, Amount::block(1)), "an empty slot holds nothing");
+        assert!(
+            !s.consume(a, Amount::block(1)),
+            "an empty slot holds nothing"
+        );
         assert!(!s.credit(a, Amount::block(8), 100), "nor is it a's");
         assert!(s.begin(Held::EMPTY));
         assert!(!s.begin(s.load()), "one busy owner at a time");
@@ -315,7 +348,16 @@ mod tests {
         assert!(s.consume(a, Amount::block(60)));
         assert!(!s.consume(id(2), Amount::block(1)), "another account's");
         assert!(!s.consume(a, Amount::block(41)), "more than held");
-        assert!(!s.consume(a, Amount { bytes: 0, blocks: 4 }), "more blocks than held");
+        assert!(
+            !s.consume(
+                a,
+                Amount {
+                    bytes: 0,
+                    blocks: 4
+                }
+            ),
+            "more blocks than held"
+        );
         assert_eq!(s.load(), held(a, 40, 3));
         assert!(s.credit(a, Amount::block(60), 100));
         assert!(!s.credit(a, Amount::block(1), 100), "past the bound");

@@ -184,11 +184,11 @@ impl AccountTable<'_> {
     /// 0 stops refills, so every charge walks the tree, as with no stock.
     /// Stock already held stays until consumed or drained.
     pub fn set_stock_batch(&self, bytes: usize) {
-        self.stock_batch
-            .store(bytes.min(MAX_STOCK_BATCH), Relaxed);
+        self.stock_batch.store(bytes.min(MAX_STOCK_BATCH), Relaxed);
     }
 
     /// The bytes a refill tops a CPU's stock up to (0: no refills).
+    #[inline]
     pub fn stock_batch(&self) -> usize {
         self.stock_batch.load(Relaxed)
     }
@@ -237,6 +237,7 @@ impl AccountTable<'_> {
         false
     }
 
+    #[inline]
     fn credit_bound(&self) -> usize {
         self.stock_batch().saturating_mul(2)
     }
@@ -294,7 +295,9 @@ impl AccountTable<'_> {
         }
         // In range: `want` tops up to the batch (at most half a slot) and
         // a kept stock is already in range.
-        let held = kept.checked_add(granted.unwrap_or_default()).unwrap_or(kept);
+        let held = kept
+            .checked_add(granted.unwrap_or_default())
+            .unwrap_or(kept);
         debug_assert!(held.bytes <= MAX_STOCK_BYTES && held.blocks <= MAX_STOCK_BLOCKS);
         stock.end(Held {
             account: id,
@@ -327,7 +330,10 @@ impl AccountTable<'_> {
             soft = soft.min(counter.high().min(counter.peak()).checked_sub(after)?);
         }
         let cpus = self.stocks.len().max(1);
-        let share = (hard / cpus.saturating_mul(2)).min(soft / cpus);
+        let share = hard
+            .checked_div(cpus.saturating_mul(2))
+            .unwrap_or(0)
+            .min(soft.checked_div(cpus).unwrap_or(0));
         let bytes = want.bytes.min(share);
         (bytes > 0).then_some(Amount {
             bytes,
@@ -481,4 +487,3 @@ impl AccountTable<'_> {
         usage
     }
 }
-

@@ -62,6 +62,7 @@ struct Header {
 const CHECK: u32 = 0x5155_4f54; // "QUOT"
 
 impl Header {
+    #[inline]
     fn new(account: AccountId) -> Self {
         Self {
             account: account.to_raw(),
@@ -69,6 +70,7 @@ impl Header {
         }
     }
 
+    #[inline]
     fn account(self) -> Option<AccountId> {
         (self.account ^ CHECK == self.check).then_some(AccountId::from_raw(self.account))
     }
@@ -79,12 +81,14 @@ impl Header {
     clippy::cast_ptr_alignment,
     reason = "caller pointers are 8-aligned: see the module docs"
 )]
+#[inline]
 fn header_slot(user: *mut u8) -> *mut Header {
     user.wrapping_sub(HEADER_SIZE).cast::<Header>()
 }
 
 /// The inner layout (size + header, aligned to the header size) for a
 /// caller's layout, and the header size; `None` if it would overflow.
+#[inline]
 fn inner_layout(layout: Layout) -> Option<(Layout, usize)> {
     let header = layout.align().max(HEADER_SIZE);
     let size = layout.size().checked_add(header)?;
@@ -322,6 +326,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
 
     /// Counts header bytes beyond the first 8 (the root's block count
     /// covers those); only blocks aligned above 8 have them.
+    #[inline]
     fn count_block(&self, header: usize) {
         if header > HEADER_SIZE {
             self.extra_header_bytes
@@ -329,6 +334,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
         }
     }
 
+    #[inline]
     fn uncount_block(&self, header: usize) {
         if header > HEADER_SIZE {
             self.extra_header_bytes
@@ -336,6 +342,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
         }
     }
 
+    #[inline]
     fn allocate(&self, layout: Layout, zeroed: bool) -> *mut u8 {
         let Some((inner, header)) = inner_layout(layout) else {
             return ptr::null_mut();
@@ -372,6 +379,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
     ///
     /// # Safety
     /// `ptr` must have been returned by this allocator and not freed.
+    #[inline]
     unsafe fn header(ptr: *mut u8) -> Header {
         // SAFETY: by the caller's contract `ptr` came from `allocate`, which
         // wrote an 8-aligned header in the 8 bytes below it.

@@ -371,7 +371,7 @@ impl World<'_> {
             | Op::SetOverdraft { .. }
             | Op::SetBudget { .. }
             | Op::SetStale { .. }
-            | Op::OomKill { .. } => self.step_limits(op),
+            | Op::OomKill { .. } => self.step_limits(&op),
             Op::Drop { account } => {
                 let a = self.pick_live(account);
                 if a != 0 {
@@ -411,8 +411,8 @@ impl World<'_> {
     }
 
     /// The steps that change limits and events, not charges.
-    fn step_limits(&mut self, op: Op) {
-        match op {
+    fn step_limits(&mut self, op: &Op) {
+        match *op {
             Op::SetMax { account, max } => {
                 let a = self.pick_live(account);
                 let limit = max.map_or(Limit::Unlimited, Limit::Bytes);
