@@ -487,3 +487,7 @@ impl AccountTable<'_> {
         usage
     }
 }
+
+#[cfg(all(test, loom))]
+#[path = "table_stock_loom.rs"]
+mod loom_model;
