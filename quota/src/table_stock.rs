@@ -488,6 +488,10 @@ impl AccountTable<'_> {
     }
 }
 
+#[cfg(all(test, not(loom)))]
+#[path = "table_stock_tests.rs"]
+mod tests;
+
 #[cfg(all(test, loom))]
 #[path = "table_stock_loom.rs"]
 mod loom_model;

@@ -1,14 +1,16 @@
 //! Real threads hammering one account tree through `TrackingAlloc` over a
 //! real `talc` arena, with blocks freed by threads other than the one that
-//! allocated them. At the end every account is back to 0 and the arena's
-//! counters equal those at the start.
+//! allocated them, each thread on a CPU with a charge stock (two threads
+//! share one CPU's stock, as a migrated thread would). At the end every
+//! account is back to 0 and the arena's counters equal those at the start;
+//! throughout, no account is seen above its `max`, current or peak.
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 
 use quota::{
-    Account, AccountFlags, AccountTable, HeapConfig, Limit, NewAccount, Slot, ThreadLocal,
+    Account, AccountFlags, AccountTable, HeapConfig, Limit, NewAccount, Slot, Stock, ThreadLocal,
     TrackingAlloc, charge_to, fallible,
 };
 use talc::TalcLock;
@@ -19,6 +21,8 @@ type Talc = TalcLock<spin::Mutex<()>, Claim>;
 const ARENA: usize = 8 << 20;
 const THREADS: usize = 4;
 const OPS: usize = 50_000;
+/// CPUs with a stock: thread `i` runs on CPU `i % CPUS`.
+const CPUS: usize = 3;
 
 const USER: NewAccount = NewAccount {
     flags: AccountFlags::empty(),
@@ -43,7 +47,9 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
     // SAFETY: the arena is leaked, so valid for 'static, and used by nothing else.
     let source = unsafe { Claim::new(arena.as_mut_ptr().cast(), ARENA) };
     let slots: Vec<Slot> = (0..32).map(|_| Slot::new()).collect();
-    let table = AccountTable::new(&slots);
+    let stocks: Vec<Stock> = (0..CPUS).map(|_| Stock::new()).collect();
+    let table = AccountTable::with_stocks(&slots, &stocks);
+    table.set_stock_batch(8 << 10);
     let heap: TrackingAlloc<'_, Talc, ThreadLocal> =
         TrackingAlloc::new(TalcLock::new(source), &table);
 
@@ -76,6 +82,7 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
         .unwrap();
 
     let stop = AtomicBool::new(false);
+    let seen_stock = AtomicUsize::new(0);
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..THREADS).map(|_| mpsc::channel::<Block>()).unzip();
     let refusals = std::thread::scope(|s| {
@@ -84,6 +91,10 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
             while !stop.load(Relaxed) {
                 for snap in table.snapshots() {
                     assert!(snap.max.admits(snap.current), "{snap:?}");
+                    assert!(snap.max.admits(snap.peak), "{snap:?}");
+                }
+                if !table.stocked().is_zero() {
+                    seen_stock.fetch_add(1, Relaxed);
                 }
             }
         });
@@ -93,6 +104,7 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
             .map(|(i, inbox)| {
                 let (heap, account, next) = (&heap, &procs[i], senders[(i + 1) % THREADS].clone());
                 s.spawn(move || {
+                    ThreadLocal::set_cpu(i % CPUS);
                     let refused = charge_to::<ThreadLocal, _>(account, || {
                         fallible::<ThreadLocal, _>(|| work(heap, i as u64, &inbox, &next))
                     });
@@ -122,12 +134,18 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
         refusals > 0,
         "the tight limits were never hit: the test proves nothing"
     );
+    assert!(
+        seen_stock.into_inner() > 0,
+        "no stock was ever held: the test proves nothing about it"
+    );
     for a in procs.iter().chain(&sessions).chain([&users]) {
         let snap = table.snapshot(a.id()).unwrap();
         assert_eq!(snap.current, 0, "{snap:?}");
         assert!(snap.max.admits(snap.peak), "peak above max: {snap:?}");
     }
     assert_eq!(table.root_current(), 0);
+    table.drain_stocks();
+    assert!(table.stocked().is_zero());
     let stats = heap.snapshot();
     assert_eq!((stats.allocations, stats.header_bytes), (0, 0));
     assert_eq!(stats.table.accounting_errors, 0);
