@@ -104,7 +104,13 @@ fn reports_subtract_stock_at_every_level() {
     // What is held is charged, not lost: draining changes no report.
     t.drain_stocks();
     assert!(t.stocked().is_zero());
-    assert_eq!(words(&t)[0], Amount { bytes: 1500, blocks: 3 });
+    assert_eq!(
+        words(&t)[0],
+        Amount {
+            bytes: 1500,
+            blocks: 3
+        }
+    );
     assert_eq!(current(&t, &session), 1500);
 }
 
@@ -124,7 +130,10 @@ fn refusals_come_exactly_at_the_limit_after_draining_other_cpus() {
     // Exactly the room left: admitted, although the counter (with the
     // stock of CPUs 0 and 1) has less room than that.
     let room = 10_000 - 2000;
-    assert!(t.charge_on(2, b.id(), Amount::bytes(room), Mode::Fallible).is_ok());
+    assert!(
+        t.charge_on(2, b.id(), Amount::bytes(room), Mode::Fallible)
+            .is_ok()
+    );
     assert!(t.stocked().is_zero(), "CPU 2 drained the others");
     let refused = t
         .charge_on(0, a.id(), Amount::bytes(1), Mode::Fallible)
@@ -200,7 +209,10 @@ fn lowering_a_limit_voids_granted_stock_and_raising_keeps_it() {
     assert!(charge_on(&t, 0, &a, 100), "a raise keeps the stock");
     assert_eq!(words(&t), before, "served from stock");
     t.set_max(a.id(), Limit::Bytes(250)).unwrap();
-    assert!(!charge_on(&t, 0, &a, 100), "300 > 250: stock granted before");
+    assert!(
+        !charge_on(&t, 0, &a, 100),
+        "300 > 250: stock granted before"
+    );
     let snap = t.snapshot(a.id()).unwrap();
     assert_eq!((snap.current, snap.events.max), (200, 1));
     assert!(charge_on(&t, 0, &a, 50), "exactly 250");
@@ -288,11 +300,21 @@ fn batch_zero_or_a_cpu_without_a_slot_charges_through_the_tree() {
     t.set_stock_batch(0);
     assert!(charge_on(&t, 0, &a, 100));
     assert!(t.stocked().is_zero());
-    assert_eq!(words(&t)[0], Amount { bytes: 200, blocks: 2 });
+    assert_eq!(
+        words(&t)[0],
+        Amount {
+            bytes: 200,
+            blocks: 2
+        }
+    );
     let plain_slots = slots(2);
     let plain = AccountTable::new(&plain_slots);
     assert_eq!((plain.stock_cpus(), plain.stock_batch()), (0, 0));
-    assert!(plain.charge_on(0, AccountId::ROOT, Amount::block(8), Mode::Kernel).is_ok());
+    assert!(
+        plain
+            .charge_on(0, AccountId::ROOT, Amount::block(8), Mode::Kernel)
+            .is_ok()
+    );
     assert_eq!(plain.root_current(), 8);
 }
 

@@ -497,9 +497,8 @@ fn stock_backed_blocks_keep_8_byte_headers_and_exact_reports() {
         .unwrap();
     t.uncharge(a.id(), Amount::bytes(1 << 20));
     let sizes: Vec<usize> = (1..=40).collect();
-    let blocks: Vec<*mut u8> = charge_to::<Recording, _>(&a, || {
-        sizes.iter().map(|&n| alloc(&heap, n, 8)).collect()
-    });
+    let blocks: Vec<*mut u8> =
+        charge_to::<Recording, _>(&a, || sizes.iter().map(|&n| alloc(&heap, n, 8)).collect());
     assert!(!t.stocked().is_zero(), "the blocks should come from stock");
     for (&p, &n) in blocks.iter().zip(&sizes) {
         assert!(!p.is_null());

@@ -93,9 +93,6 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
                     assert!(snap.max.admits(snap.current), "{snap:?}");
                     assert!(snap.max.admits(snap.peak), "{snap:?}");
                 }
-                if !table.stocked().is_zero() {
-                    seen_stock.fetch_add(1, Relaxed);
-                }
             }
         });
         let workers: Vec<_> = receivers
@@ -103,10 +100,13 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
             .enumerate()
             .map(|(i, inbox)| {
                 let (heap, account, next) = (&heap, &procs[i], senders[(i + 1) % THREADS].clone());
+                let seen_stock = &seen_stock;
                 s.spawn(move || {
                     ThreadLocal::set_cpu(i % CPUS);
                     let refused = charge_to::<ThreadLocal, _>(account, || {
-                        fallible::<ThreadLocal, _>(|| work(heap, i as u64, &inbox, &next))
+                        fallible::<ThreadLocal, _>(|| {
+                            work(heap, i as u64, &inbox, &next, seen_stock)
+                        })
                     });
                     (refused, inbox)
                 })
@@ -161,18 +161,23 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
 }
 
 /// One worker: allocates, reallocates and frees blocks of 16 B – 4 KiB,
-/// passing some to the next worker and freeing what it is passed.
-/// Returns how many allocations were refused.
+/// passing some to the next worker and freeing what it is passed, and
+/// counting in `seen_stock` the samples that found stock held. Returns how
+/// many allocations were refused.
 fn work(
     heap: &TrackingAlloc<'_, Talc, ThreadLocal>,
     seed: u64,
     inbox: &mpsc::Receiver<Block>,
     next: &mpsc::Sender<Block>,
+    seen_stock: &AtomicUsize,
 ) -> usize {
     let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut mine: Vec<Block> = Vec::new();
     let mut refused = 0;
-    for _ in 0..OPS {
+    for op in 0..OPS {
+        if op % 256 == 0 && !heap.table().stocked().is_zero() {
+            seen_stock.fetch_add(1, Relaxed);
+        }
         while let Ok(b) = inbox.try_recv() {
             // SAFETY: every block sent was allocated by `heap` with its layout.
             unsafe { heap.dealloc(b.0, b.1) };
