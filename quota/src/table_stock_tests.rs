@@ -2,6 +2,11 @@
 //! `table_stock.rs`). The property test in `tests/model.rs` checks the
 //! same rules against a sequential model on random sequences.
 
+#![allow(
+    clippy::many_single_char_names,
+    reason = "tests name the table `t`, its slots `s` and stocks `k`"
+)]
+
 use super::*;
 use crate::{Account, AccountFlags, FaultPolicy, Limit, NewAccount, RefusalReason, Slot};
 

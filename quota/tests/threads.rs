@@ -43,27 +43,11 @@ fn xorshift(state: &mut u64) -> u64 {
 
 #[test]
 fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
-    let arena: &'static mut [u64] = Vec::leak(vec![0u64; ARENA / 8]);
-    // SAFETY: the arena is leaked, so valid for 'static, and used by nothing else.
-    let source = unsafe { Claim::new(arena.as_mut_ptr().cast(), ARENA) };
     let slots: Vec<Slot> = (0..32).map(|_| Slot::new()).collect();
     let stocks: Vec<Stock> = (0..CPUS).map(|_| Stock::new()).collect();
     let table = AccountTable::with_stocks(&slots, &stocks);
     table.set_stock_batch(8 << 10);
-    let heap: TrackingAlloc<'_, Talc, ThreadLocal> =
-        TrackingAlloc::new(TalcLock::new(source), &table);
-
-    // Make talc claim the arena, then record the baseline.
-    // SAFETY: a valid non-zero layout.
-    let first = unsafe { heap.alloc(Layout::new::<u64>()) };
-    // SAFETY: `first` is live, with this layout.
-    unsafe { heap.dealloc(first, Layout::new::<u64>()) };
-    heap.configure(HeapConfig {
-        size: ARENA,
-        floor: 1 << 20,
-        emergency: 64 << 10,
-    })
-    .unwrap();
+    let heap = heap_over_talc(&table);
     let baseline = *heap.inner().lock().counters();
 
     let users = table.create(None, USER).unwrap();
@@ -158,6 +142,26 @@ fn threads_over_talc_return_every_account_and_the_arena_to_baseline() {
     assert_eq!(end.allocated_bytes, baseline.allocated_bytes);
     assert_eq!(end.allocation_count, baseline.allocation_count);
     assert_eq!(end.available_bytes, baseline.available_bytes);
+}
+
+/// A configured tracking heap over a fresh `talc` arena, which talc has
+/// claimed already (so its counters can serve as the baseline).
+fn heap_over_talc<'t>(table: &'t AccountTable<'t>) -> TrackingAlloc<'t, Talc, ThreadLocal> {
+    let arena: &'static mut [u64] = Vec::leak(vec![0u64; ARENA / 8]);
+    // SAFETY: the arena is leaked, so valid for 'static, and used by nothing else.
+    let source = unsafe { Claim::new(arena.as_mut_ptr().cast(), ARENA) };
+    let heap = TrackingAlloc::new(TalcLock::new(source), table);
+    // SAFETY: a valid non-zero layout.
+    let first = unsafe { heap.alloc(Layout::new::<u64>()) };
+    // SAFETY: `first` is live, with this layout.
+    unsafe { heap.dealloc(first, Layout::new::<u64>()) };
+    heap.configure(HeapConfig {
+        size: ARENA,
+        floor: 1 << 20,
+        emergency: 64 << 10,
+    })
+    .unwrap();
+    heap
 }
 
 /// One worker: allocates, reallocates and frees blocks of 16 B – 4 KiB,
