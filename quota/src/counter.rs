@@ -94,6 +94,21 @@
 //! A refusal is decided against limits read during the charge, and may be
 //! caused by another charge's bytes that are rolled back an instant later:
 //! refusals under concurrency are not linearizable, only commits are.
+//!
+//! # Stock
+//! Per-CPU stock (`table_stock.rs`) is bytes a counter includes that are
+//! not usage. Two more entry points keep it from changing any outcome,
+//! each with the limit protocol above unchanged:
+//! - [`charge_path_within`] charges a path plus stock, but only as much
+//!   stock as keeps every level within its *stock ceiling* (`max`, cap,
+//!   `high` and `peak`): consuming that stock later can pass no limit and
+//!   set no peak. So a counter never passes its peak while stock is held
+//!   below it, and nothing is committed (no peak, no event) by it.
+//! - [`charge_path_gated`] is [`charge_path`] with a gate called at every
+//!   *tight* level, where the charge would be refused, forced, overflow,
+//!   pass `high` or set a new peak, before that level is decided. The gate
+//!   returns the stock held below the level; the level is then decided on
+//!   a value read after the gate, so it is decided on usage.
 
 use crossbeam_utils::CachePadded;
 

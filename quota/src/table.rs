@@ -35,6 +35,16 @@
 //! the contract: the slot could be released under the charge.)
 //! An id given to [`AccountTable::uncharge`] must come from a charge that
 //! has not been uncharged yet, as allocation headers guarantee.
+//!
+//! # Stock
+//! A table built [`with_stocks`](AccountTable::with_stocks) has one charge
+//! stock per CPU, used by [`AccountTable::charge_on`] and
+//! [`AccountTable::uncharge_on`]; the rules that keep it invisible to every
+//! report and decision are in `table_stock.rs`. The plain
+//! [`charge`](AccountTable::charge) and [`uncharge`](AccountTable::uncharge)
+//! use no CPU's stock but honour the others' (a charge drains them where
+//! they could change its outcome). Dropping an account's handle returns its
+//! stock from every CPU, so release still follows the last uncharge.
 
 use core::fmt;
 

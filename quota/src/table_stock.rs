@@ -15,14 +15,15 @@
 //!   at every level, so `current` and `blocks` are byte-exact.
 //! - **The fast path decides nothing.** A refill grants stock only while
 //!   every level of the path stays within its *stock ceiling*: its `max`,
-//!   its cap (the heap floor), its `high` and its `peak`, less a share of
-//!   the headroom left for the other CPUs. So whatever is consumed from
+//!   its cap (the heap floor), its `high` and its `peak`; and it takes only
+//!   a share of the room under them, leaving the rest to the other CPUs
+//!   (see `size_refill`). So whatever is consumed from
 //!   stock can take no level past a limit or `high` and set no new peak:
 //!   such a charge would have been admitted unforced, counting nothing, by
 //!   the tree walk too. `peak` stays exact because a level's counter never
 //!   goes past its peak while any stock is held under it.
-//! - **Exact decisions.** A charge that does not fit a level's stock
-//!   ceiling walks the tree with a *gate*: at each level where it would be
+//! - **Exact decisions.** A charge the stock does not cover, and that no
+//!   refill fits, walks the tree with a *gate*: at each level where it would be
 //!   refused, forced, overflow, pass `high` or set a new peak (a *tight*
 //!   level), stock held below could be what tips it, so the gate first
 //!   returns every stock at or below that level to the counters (draining
@@ -72,8 +73,8 @@
 //! preempted thread) can make another's refusal, or peak, inexact by that
 //! refill's batch; and the value a decision is made on is compared by
 //! value, so a refill and an equal-sized free landing between its two reads
-//! go unnoticed. The kernel keeps allocation from being preempted, which
-//! makes the first two windows a few hundred instructions long.
+//! go unnoticed. If the kernel keeps allocation from being preempted, the
+//! first two windows are a few hundred instructions long.
 
 use super::AccountTable;
 use crate::counter::{Admitted, Gate, MAX_DEPTH, Mode, PathRefusal, Tight};
