@@ -17,9 +17,10 @@
 //! - tracked with per-CPU stock, the same process account, and an account
 //!   directly under the root.
 //!
-//! 2 threads (each on its own CPU stock): raw talc; tracked with stock, both
-//! threads on one shared process account; both on separate process
-//! accounts of one session. Ratios are against raw talc with 2 threads, and
+//! 2 threads (each on its own CPU stock): raw talc; tracked without stock,
+//! both threads on one shared process account; tracked with stock, both on
+//! one shared process account, and on separate process accounts of one
+//! session. Ratios are against raw talc with 2 threads, and
 //! the 2-thread/1-thread column is throughput (pairs per second) relative
 //! to the same variant on 1 thread.
 //!
@@ -245,6 +246,10 @@ fn report(variants: &[Variant<'_>], ns: &[f64], batch: usize) {
     for (two, one) in [
         ("raw talc", "raw talc"),
         (
+            "tracked, no stock, one shared account",
+            "tracked, no stock, process 4 deep",
+        ),
+        (
             "tracked, stock, one shared account",
             "tracked, stock, process 4 deep",
         ),
@@ -313,6 +318,11 @@ fn main() {
             "raw talc",
             2,
             Box::new(|| round(&raw, &[None, None], &sizes)),
+        ),
+        (
+            "tracked, no stock, one shared account",
+            2,
+            Box::new(|| round(&plain, &[Some(&p.process), Some(&p.process)], &sizes)),
         ),
         (
             "tracked, stock, one shared account",
