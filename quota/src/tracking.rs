@@ -31,6 +31,11 @@
 //!   charge or the inner reallocation fails the old block is untouched.
 //! - A refusal returns null, never panics; see [`Mode`] for when a charge is
 //!   refused and when forced.
+//! - Charges and credits go through
+//!   [`AccountTable::charge_on`] and [`AccountTable::uncharge_on`] on the
+//!   CPU [`Context::cpu`] names, so with a table built with per-CPU stocks
+//!   most of them touch only that CPU's stock. Nothing above changes: the
+//!   header is the same and every report excludes stock.
 
 #![allow(unsafe_code)]
 
