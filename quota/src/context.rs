@@ -1,7 +1,9 @@
 //! Who is being charged: the allocation context.
 //!
 //! The tracking allocator asks a [`Context`] for the current [`Scope`]: the
-//! account to charge and whether failures are handled. The kernel implements
+//! account to charge and whether failures are handled, and for the CPU it
+//! runs on, whose charge stock it uses (see
+//! [`AccountTable::charge_on`](crate::AccountTable::charge_on)). The kernel implements
 //! `Context` once, for the whole build, as a type parameter of
 //! [`TrackingAlloc`](crate::TrackingAlloc): its scope lives per CPU and is
 //! saved and restored with each thread on a context switch. On the host,
@@ -38,6 +40,7 @@ impl Scope {
     };
 
     /// The charge mode this scope asks for.
+    #[inline]
     pub fn mode(self) -> Mode {
         if self.fallible {
             Mode::Fallible
@@ -57,6 +60,15 @@ pub trait Context {
 
     /// Replaces the current scope, returning the previous one.
     fn replace(scope: Scope) -> Scope;
+
+    /// The index of the CPU running the caller: which of the table's
+    /// per-CPU stocks to use. The default, 0, suits one CPU. An index with
+    /// no stock slot charges without stock. A wrong or stale answer (a
+    /// thread migrated since) costs speed, never exactness: stock slots are
+    /// only changed by compare-and-swap.
+    fn cpu() -> usize {
+        0
+    }
 
     /// Called after a charge to `account` was forced over a limit: the
     /// owner should be killed at its next safe point. It runs inside the
@@ -90,6 +102,7 @@ impl ScopeCell {
     }
 
     /// The scope held.
+    #[inline]
     pub fn get(&self) -> Scope {
         unpack(self.0.load(Relaxed))
     }
@@ -100,11 +113,13 @@ impl ScopeCell {
     }
 }
 
+#[inline]
 const fn pack(scope: Scope) -> u64 {
     let flag = if scope.fallible { FALLIBLE_BIT } else { 0 };
     scope.account.to_raw() as u64 | flag
 }
 
+#[inline]
 fn unpack(word: u64) -> Scope {
     let raw = u32::try_from(word & u64::from(u32::MAX)).unwrap_or(0);
     Scope {
@@ -161,16 +176,33 @@ pub struct ThreadLocal;
 #[cfg(feature = "std")]
 std::thread_local! {
     static THREAD_SCOPE: core::cell::Cell<Scope> = const { core::cell::Cell::new(Scope::ROOT) };
+    static THREAD_CPU: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+#[cfg(feature = "std")]
+impl ThreadLocal {
+    /// Makes this thread use CPU `cpu`'s stock (a host stand-in for the
+    /// CPU the kernel would report). Threads start on CPU 0.
+    pub fn set_cpu(cpu: usize) {
+        THREAD_CPU.with(|c| c.set(cpu));
+    }
 }
 
 #[cfg(feature = "std")]
 impl Context for ThreadLocal {
+    #[inline]
     fn scope() -> Scope {
         THREAD_SCOPE.with(core::cell::Cell::get)
     }
 
+    #[inline]
     fn replace(scope: Scope) -> Scope {
         THREAD_SCOPE.with(|c| c.replace(scope))
+    }
+
+    #[inline]
+    fn cpu() -> usize {
+        THREAD_CPU.with(core::cell::Cell::get)
     }
 }
 

@@ -94,14 +94,29 @@
 //! A refusal is decided against limits read during the charge, and may be
 //! caused by another charge's bytes that are rolled back an instant later:
 //! refusals under concurrency are not linearizable, only commits are.
+//!
+//! # Stock
+//! Per-CPU stock (`table_stock.rs`) is bytes a counter includes that are
+//! not usage. Two more entry points keep it from changing any outcome,
+//! each with the limit protocol above unchanged:
+//! - [`charge_path_within`] charges a path plus stock, but only as much
+//!   stock as keeps every level within its *stock ceiling* (`max`, cap,
+//!   `high` and `peak`): consuming that stock later can pass no limit and
+//!   set no peak. So a counter never passes its peak while stock is held
+//!   below it, and nothing is committed (no peak, no event) by it.
+//! - [`charge_path_gated`] is [`charge_path`] with a gate called at every
+//!   *tight* level, where the charge would be refused, forced, overflow,
+//!   pass `high` or set a new peak, before that level is decided. The gate
+//!   returns the stock held below the level; the level is then decided on
+//!   a value read after the gate, so it is decided on usage.
 
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{
     AtomicU64, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
-use crate::usage::Amount;
+use crate::usage::{Amount, MAX_BLOCKS, MAX_BYTES};
 
 /// Deepest account tree a charge walks; deeper accounts cannot be created.
 pub const MAX_DEPTH: usize = 16;
@@ -201,7 +216,70 @@ impl Limits {
             _ => Err(LevelRefusal::Cap),
         }
     }
+
+    /// Whether stock held below the level could change how a charge that
+    /// would bring it to `outcome` is treated, given the level's `peak`.
+    fn tight(self, outcome: &Result<Outcome, LevelRefusal>, peak: usize) -> Option<Tight> {
+        match outcome {
+            Err(_) | Ok(Outcome { forced: true, .. }) => Some(Tight::Hard),
+            Ok(o) if o.sum.bytes > self.high.min(peak) => Some(Tight::Soft),
+            Ok(_) => None,
+        }
+    }
+
+    /// The most bytes stock may bring the level to: no limit, no `high`
+    /// and (the caller adds) no peak may be passed through stock.
+    fn stock_ceiling(self) -> usize {
+        self.max.min(self.cap).min(self.high)
+    }
 }
+
+/// What adding an amount to a level's usage word would give.
+#[derive(Clone, Copy, Debug)]
+struct Outcome {
+    sum: Amount,
+    next: u64,
+    forced: bool,
+}
+
+impl Outcome {
+    fn of(cur: u64, amount: Amount, limits: Limits, mode: Mode) -> Result<Self, LevelRefusal> {
+        let sum = Amount::from_word(cur)
+            .checked_add(amount)
+            .ok_or(LevelRefusal::Overflow)?;
+        let next = sum.to_word().ok_or(LevelRefusal::Overflow)?;
+        let forced = limits.admit(sum.bytes, mode)?;
+        Ok(Self { sum, next, forced })
+    }
+}
+
+/// Why a level's outcome for a charge depends on stock held at or below
+/// it: the counter includes that stock, which is not usage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tight {
+    /// The charge would be refused, forced or overflow here.
+    Hard,
+    /// It would be admitted unforced, but set a new peak or pass `high`.
+    Soft,
+}
+
+/// What a gated charge does at a tight level (see [`charge_path_gated`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Nothing that could hide usage was found below the level: decide, on
+    /// a value of the counter read again after the check.
+    Proceed,
+    /// Stock was returned or is in transit: read the level again.
+    Retry,
+    /// The check's budget is spent: decide on the value read.
+    GiveUp,
+}
+
+/// A gate for one level: called with what makes the level tight.
+type LevelGate<'g> = &'g mut dyn FnMut(Tight) -> Gate;
+
+/// A gate for a path: called with the tight level's depth (0 = leaf).
+pub(crate) type PathGate<'g> = &'g mut dyn FnMut(usize, Tight) -> Gate;
 
 /// What one level's tentative charge produced.
 #[derive(Clone, Copy, Debug)]
@@ -304,29 +382,32 @@ impl Counter {
         self.cap.load(Relaxed)
     }
     /// Sets the hard limit; see the module documentation for when it takes
-    /// effect.
-    pub(crate) fn set_max(&self, raw: usize) {
-        self.set_limit(&self.max, raw);
+    /// effect. Returns whether it was lowered.
+    pub(crate) fn set_max(&self, raw: usize) -> bool {
+        self.set_limit(&self.max, raw)
     }
-    /// Sets the soft limit.
-    pub(crate) fn set_high(&self, raw: usize) {
-        self.set_limit(&self.high, raw);
+    /// Sets the soft limit. Returns whether it was lowered.
+    pub(crate) fn set_high(&self, raw: usize) -> bool {
+        self.set_limit(&self.high, raw)
     }
     /// Sets how far an infallible charge may be forced past `max` and the cap.
     pub(crate) fn set_overdraft(&self, bytes: usize) {
         self.set_limit(&self.overdraft, bytes);
     }
-    /// Sets the cap non-kernel charges may bring this level to.
-    pub(crate) fn set_cap(&self, raw: usize) {
-        self.set_limit(&self.cap, raw);
+    /// Sets the cap non-kernel charges may bring this level to. Returns
+    /// whether it was lowered.
+    pub(crate) fn set_cap(&self, raw: usize) -> bool {
+        self.set_limit(&self.cap, raw)
     }
 
     /// Stores a limit, then publishes the change in `current`'s modification
-    /// order, where it takes effect (see the module documentation).
-    fn set_limit(&self, field: &AtomicUsize, value: usize) {
-        field.store(value, Relaxed);
+    /// order, where it takes effect (see the module documentation). Returns
+    /// whether the new value is below the old one.
+    fn set_limit(&self, field: &AtomicUsize, value: usize) -> bool {
+        let old = field.swap(value, Relaxed);
         self.limits_seq.fetch_add(1, Release);
         self.current.fetch_add(0, Release);
+        value < old
     }
 
     fn limits(&self) -> Limits {
@@ -356,18 +437,52 @@ impl Counter {
 
     /// Tentatively adds `amount` (packed as `word`) at this level, checked
     /// against the limits in force at the swap that adds it.
-    fn try_add(&self, amount: Amount, word: u64, mode: Mode) -> Result<Added, LevelRefusal> {
+    ///
+    /// With a `gate`, a level where the outcome depends on stock held below
+    /// it ([`Tight`]) is decided only after the gate has had stock returned:
+    /// the gate runs after the value it is about to decide on was read, and
+    /// the decision stands only if a read after the gate gives the same
+    /// value (see `table_stock.rs` for why that is enough).
+    fn try_add(
+        &self,
+        amount: Amount,
+        word: u64,
+        mode: Mode,
+        mut gate: Option<LevelGate<'_>>,
+    ) -> Result<Added, LevelRefusal> {
         let backoff = Backoff::new();
-        loop {
+        'limits: loop {
             let seq = self.limits_seq.load(Acquire);
             let limits = self.limits();
+            let peak = if gate.is_some() {
+                self.peak.load(Relaxed)
+            } else {
+                0
+            };
             let mut cur = self.current.load(Relaxed);
+            // The value the gate last cleared, if it still holds.
+            let mut cleared = None;
             let added = loop {
-                let sum = Amount::from_word(cur)
-                    .checked_add(amount)
-                    .ok_or(LevelRefusal::Overflow)?;
-                let next = sum.to_word().ok_or(LevelRefusal::Overflow)?;
-                let forced = limits.admit(sum.bytes, mode)?;
+                let outcome = Outcome::of(cur, amount, limits, mode);
+                if cleared != Some(cur)
+                    && let Some(gate) = gate.as_deref_mut()
+                    && let Some(tight) = limits.tight(&outcome, peak)
+                {
+                    match gate(tight) {
+                        Gate::Retry => continue 'limits,
+                        Gate::GiveUp => cleared = Some(cur),
+                        Gate::Proceed => {
+                            let now = self.current.load(Relaxed);
+                            if now == cur {
+                                cleared = Some(cur);
+                            } else {
+                                cur = now;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                let Outcome { sum, next, forced } = outcome?;
                 match self
                     .current
                     .compare_exchange_weak(cur, next, Acquire, Relaxed)
@@ -394,9 +509,60 @@ impl Counter {
         }
     }
 
+    /// Tentatively adds `amount` and as much of `extra` (stock) as keeps
+    /// the level within its stock ceiling: its `max`, cap, `high` and peak,
+    /// so that nothing consumed from the stock later can pass a limit, pass
+    /// `high` or set a new peak unseen. Returns the extra granted (at most
+    /// `extra`), or `None`, charging nothing, if `amount` alone does not
+    /// fit under the ceiling. Same limit protocol as [`Counter::try_add`];
+    /// the swap also releases, so that a charge that reads the new value
+    /// sees the refill's busy mark (`table_stock.rs`).
+    fn try_add_within(&self, amount: Amount, extra: Amount) -> Option<Amount> {
+        let backoff = Backoff::new();
+        loop {
+            let seq = self.limits_seq.load(Acquire);
+            let ceiling = self
+                .limits()
+                .stock_ceiling()
+                .min(self.peak.load(Relaxed))
+                .min(MAX_BYTES);
+            let mut cur = self.current.load(Relaxed);
+            let (granted, word) = loop {
+                let base = Amount::from_word(cur).checked_add(amount)?;
+                let room = ceiling.checked_sub(base.bytes)?;
+                let granted = extra.min(Amount {
+                    bytes: room,
+                    blocks: MAX_BLOCKS.saturating_sub(base.blocks),
+                });
+                let next = base.checked_add(granted)?.to_word()?;
+                match self
+                    .current
+                    .compare_exchange_weak(cur, next, AcqRel, Relaxed)
+                {
+                    Ok(_) => break (granted, next.wrapping_sub(cur)),
+                    Err(actual) => {
+                        cur = actual;
+                        backoff.spin();
+                    }
+                }
+            };
+            if self.limits_seq.load(Relaxed) == seq {
+                return Some(granted);
+            }
+            self.rollback(word);
+        }
+    }
+
     /// Removes the packed `word` an earlier `try_add` at this level added.
     fn rollback(&self, word: u64) {
         self.current.fetch_sub(word, Relaxed);
+    }
+
+    /// Removes `amount` an earlier tentative add at this level included.
+    fn give_back(&self, amount: Amount) {
+        if let Some(word) = amount.to_word() {
+            self.rollback(word);
+        }
     }
 
     /// Removes `amount` charged earlier and returns what is left, or `None`
@@ -453,6 +619,20 @@ pub(crate) fn charge_path<'a, I>(
 where
     I: Iterator<Item = &'a Counter> + Clone,
 {
+    charge_path_gated(path, amount, mode, None)
+}
+
+/// [`charge_path`], with a `gate` consulted at each level where stock held
+/// below it could change the outcome (see [`Counter::try_add`]).
+pub(crate) fn charge_path_gated<'a, I>(
+    path: I,
+    amount: Amount,
+    mode: Mode,
+    mut gate: Option<PathGate<'_>>,
+) -> Result<Admitted, PathRefusal>
+where
+    I: Iterator<Item = &'a Counter> + Clone,
+{
     let Some(word) = amount.to_word() else {
         return Err(PathRefusal {
             depth: 0,
@@ -465,10 +645,12 @@ where
     let (mut forced, mut above_high) = (0u32, 0u32);
     let mut depth = 0usize;
     for counter in path.clone() {
-        let attempt = if depth < MAX_DEPTH {
-            counter.try_add(amount, word, mode)
-        } else {
+        let attempt = if depth >= MAX_DEPTH {
             Err(LevelRefusal::Overflow)
+        } else if let Some(gate) = gate.as_deref_mut() {
+            counter.try_add(amount, word, mode, Some(&mut |t| gate(depth, t)))
+        } else {
+            counter.try_add(amount, word, mode, None)
         };
         match attempt {
             Ok(added) => {
@@ -498,6 +680,47 @@ where
     Ok(Admitted {
         forced: forced != 0,
     })
+}
+
+/// Charges `amount` plus the same stock at every level of `path`: at most
+/// `extra`, and no more than keeps every level within its stock ceiling
+/// (see [`Counter::try_add_within`]). Returns the stock granted, or `None`
+/// if `amount` alone would pass some level's ceiling; then nothing is
+/// charged and the caller charges through [`charge_path_gated`].
+///
+/// Nothing is committed: a charge within every ceiling sets no peak, counts
+/// no `high` event and is not forced.
+pub(crate) fn charge_path_within<'a, I>(path: I, amount: Amount, extra: Amount) -> Option<Amount>
+where
+    I: Iterator<Item = &'a Counter> + Clone,
+{
+    let mut granted_at = [Amount::default(); MAX_DEPTH];
+    let mut granted = extra;
+    let mut depth = 0usize;
+    for counter in path.clone() {
+        let got = if depth < MAX_DEPTH {
+            counter.try_add_within(amount, granted)
+        } else {
+            None
+        };
+        let Some(got) = got else {
+            for (i, charged) in path.take(depth).enumerate() {
+                charged.give_back(amount.checked_add(granted_at[i]).unwrap_or(amount));
+            }
+            return None;
+        };
+        granted_at[depth] = got;
+        granted = got;
+        depth = depth.wrapping_add(1);
+    }
+    // A level further up granted less: trim the levels below to match.
+    for (i, charged) in path.take(depth).enumerate() {
+        let excess = granted_at[i].saturating_sub(granted);
+        if !excess.is_zero() {
+            charged.give_back(excess);
+        }
+    }
+    Some(granted)
 }
 
 /// Spin back-off for CAS retries; under `loom` it yields to the model

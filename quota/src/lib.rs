@@ -11,11 +11,17 @@
 //!
 //! - [`AccountTable`] holds the accounts in static memory (accounts must not
 //!   live on the heap they police) and implements charge and uncharge.
+//! - [`Stock`] is one CPU's charge stock, bytes pre-charged to one account
+//!   so that most charges and frees touch no shared counter
+//!   ([`AccountTable::charge_on`]). Reports and decisions stay byte-exact:
+//!   stock is subtracted from every report, and a charge that would be
+//!   refused, forced or set a new peak first drains the stock of every CPU
+//!   (itself, by compare-and-swap) and is decided on exact usage.
 //! - [`TrackingAlloc`] wraps any `GlobalAlloc` (the kernel wraps `talc`),
 //!   records in an 8-byte header which account each block was charged to,
 //!   and credits it on free, from whatever context.
-//! - [`Context`] tells the allocator who is running; [`charge_to`] and
-//!   [`fallible`] override it for a closure.
+//! - [`Context`] tells the allocator who is running, and on which CPU;
+//!   [`charge_to`] and [`fallible`] override the former for a closure.
 //! - Refusal policy ([`Mode`]): inside `fallible` an over-limit allocation
 //!   returns null; outside it the charge is forced up to a small overdraft
 //!   and the account flagged kill-pending, so the kernel can terminate its
@@ -41,6 +47,7 @@ mod fault;
 mod id;
 mod limit;
 mod snapshot;
+mod stock;
 mod table;
 #[cfg(not(loom))]
 mod tracking;
@@ -55,9 +62,10 @@ pub use fault::FaultPolicy;
 pub use id::AccountId;
 pub use limit::Limit;
 pub use snapshot::{AccountSnapshot, EmergencySnapshot, HeapSnapshot, TableStats};
+pub use stock::Stock;
 pub use table::{
-    Account, AccountFlags, AccountTable, Charged, CreateError, NewAccount, Refusal, RefusalReason,
-    Slot, StaleAccount,
+    Account, AccountFlags, AccountTable, Charged, CreateError, DEFAULT_STOCK_BATCH, NewAccount,
+    Refusal, RefusalReason, Slot, StaleAccount,
 };
 #[cfg(not(loom))]
 pub use tracking::{ConfigError, HEADER_SIZE, HeapConfig, TrackingAlloc};

@@ -35,6 +35,16 @@
 //! the contract: the slot could be released under the charge.)
 //! An id given to [`AccountTable::uncharge`] must come from a charge that
 //! has not been uncharged yet, as allocation headers guarantee.
+//!
+//! # Stock
+//! A table built [`with_stocks`](AccountTable::with_stocks) has one charge
+//! stock per CPU, used by [`AccountTable::charge_on`] and
+//! [`AccountTable::uncharge_on`]; the rules that keep it invisible to every
+//! report and decision are in `table_stock.rs`. The plain
+//! [`charge`](AccountTable::charge) and [`uncharge`](AccountTable::uncharge)
+//! use no CPU's stock but honour the others' (a charge drains them where
+//! they could change its outcome). Dropping an account's handle returns its
+//! stock from every CPU, so release still follows the last uncharge.
 
 use core::fmt;
 
@@ -42,8 +52,11 @@ use bitflags::bitflags;
 
 use crate::counter::{Counter, Event, LevelRefusal, MAX_DEPTH, Mode, charge_path};
 use crate::fault::{FaultInjector, FaultPolicy};
+use crate::stock::Stock;
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 use crate::{AccountId, AccountSnapshot, Amount, Limit, TableStats};
+
+pub use stocked::DEFAULT_STOCK_BATCH;
 
 use Ordering::{Acquire, Relaxed, Release, SeqCst};
 
@@ -208,6 +221,13 @@ impl fmt::Display for RefusalReason {
 /// The accounts of one heap. See the module documentation.
 pub struct AccountTable<'s> {
     slots: &'s [Slot],
+    /// One charge stock per CPU (`table_stock.rs`); empty for none.
+    stocks: &'s [Stock],
+    /// Bytes a refill tops a stock up to; 0 turns refills off.
+    stock_batch: AtomicUsize,
+    /// Advanced whenever stock granted earlier may no longer be consumed:
+    /// a limit lowered, fault injection changed (`table_stock.rs`).
+    stock_epoch: AtomicU64,
     faults: FaultInjector,
     misattributed: AtomicU64,
     accounting_errors: AtomicU64,
@@ -294,9 +314,16 @@ impl Drop for Pinned<'_, '_> {
 }
 
 macro_rules! table_new {
-    ($slots:expr) => {
+    ($slots:expr, $stocks:expr) => {
         AccountTable {
             slots: $slots,
+            stocks: $stocks,
+            stock_batch: AtomicUsize::new(if $stocks.is_empty() {
+                0
+            } else {
+                DEFAULT_STOCK_BATCH
+            }),
+            stock_epoch: AtomicU64::new(0),
             faults: FaultInjector::new(),
             misattributed: AtomicU64::new(0),
             accounting_errors: AtomicU64::new(0),
@@ -307,19 +334,32 @@ macro_rules! table_new {
 }
 
 impl<'s> AccountTable<'s> {
-    /// A table over `slots`, all fresh from `Slot::new`. Slot 0 becomes
-    /// the root.
+    /// A table over `slots`, all fresh from `Slot::new`, with no charge
+    /// stock: every charge and uncharge walks the tree. Slot 0 becomes the
+    /// root.
     ///
     /// # Panics
     /// If `slots` is empty or longer than 65,536 (ids hold a 16-bit index).
     #[cfg(not(loom))]
     #[must_use]
     pub const fn new(slots: &'s [Slot]) -> Self {
+        Self::with_stocks(slots, &[])
+    }
+
+    /// A table over `slots` with one charge stock per CPU in `stocks`
+    /// (fresh from `Stock::new`), refilled [`DEFAULT_STOCK_BATCH`] bytes at
+    /// a time; see [`charge_on`](Self::charge_on). CPU `n` is `stocks[n]`.
+    ///
+    /// # Panics
+    /// If `slots` is empty or longer than 65,536 (ids hold a 16-bit index).
+    #[cfg(not(loom))]
+    #[must_use]
+    pub const fn with_stocks(slots: &'s [Slot], stocks: &'s [Stock]) -> Self {
         assert!(
             !slots.is_empty() && slots.len() <= 1 << 16,
             "1 to 65536 slots"
         );
-        table_new!(slots)
+        table_new!(slots, stocks)
     }
 
     /// A table over `slots` (the `loom` build: loom's atomics are not
@@ -330,11 +370,22 @@ impl<'s> AccountTable<'s> {
     #[cfg(loom)]
     #[must_use]
     pub fn new(slots: &'s [Slot]) -> Self {
+        Self::with_stocks(slots, &[])
+    }
+
+    /// A table over `slots` with one charge stock per CPU in `stocks` (the
+    /// `loom` build).
+    ///
+    /// # Panics
+    /// If `slots` is empty or longer than 65,536 (ids hold a 16-bit index).
+    #[cfg(loom)]
+    #[must_use]
+    pub fn with_stocks(slots: &'s [Slot], stocks: &'s [Stock]) -> Self {
         assert!(
             !slots.is_empty() && slots.len() <= 1 << 16,
             "1 to 65536 slots"
         );
-        table_new!(slots)
+        table_new!(slots, stocks)
     }
 
     /// Number of slots, the root's included.
@@ -494,13 +545,23 @@ impl<'s> AccountTable<'s> {
     /// # Errors
     /// A [`Refusal`] naming the level that refused; nothing was charged.
     pub fn charge(&self, id: AccountId, amount: Amount, mode: Mode) -> Result<Charged, Refusal> {
+        self.charge_with(id, amount, mode, None)
+    }
+
+    fn charge_with(
+        &self,
+        id: AccountId,
+        amount: Amount,
+        mode: Mode,
+        stock: Option<&Stock>,
+    ) -> Result<Charged, Refusal> {
         if self.slot(id, false).is_some() {
-            self.charge_live(id, amount, mode)
+            self.charge_live(id, amount, mode, stock)
         } else {
             let _ = self
                 .misattributed
                 .fetch_update(Relaxed, Relaxed, |n| n.checked_add(1));
-            self.charge_live(AccountId::ROOT, amount, mode)
+            self.charge_live(AccountId::ROOT, amount, mode, stock)
         }
     }
 
@@ -514,30 +575,67 @@ impl<'s> AccountTable<'s> {
         amount: Amount,
         mode: Mode,
     ) -> Result<Charged, Refusal> {
+        self.charge_exact_with(id, amount, mode, None)
+    }
+
+    fn charge_exact_with(
+        &self,
+        id: AccountId,
+        amount: Amount,
+        mode: Mode,
+        stock: Option<&Stock>,
+    ) -> Result<Charged, Refusal> {
         if self.slot(id, false).is_none() {
             return Err(Refusal {
                 account: id,
                 reason: RefusalReason::Stale,
             });
         }
-        self.charge_live(id, amount, mode)
+        self.charge_live(id, amount, mode, stock)
     }
 
-    fn charge_live(&self, id: AccountId, amount: Amount, mode: Mode) -> Result<Charged, Refusal> {
-        let kernel = self.flags_of(id.index()).contains(AccountFlags::KERNEL);
-        let mode = if kernel { Mode::Kernel } else { mode };
-        let path = Path {
+    /// The path of counters from `id` up to the root.
+    fn path(&self, id: AccountId) -> Path<'_> {
+        Path {
             table: self,
             next: Some(id.index()),
-        };
-        let injected = !kernel && self.faults.armed() && self.targeted(id) && self.faults.decide();
+        }
+    }
+
+    /// Charges a live account (or the root): through `stock` (this CPU's)
+    /// when a refill fits, else walking the tree with the stock gate.
+    fn charge_live(
+        &self,
+        id: AccountId,
+        amount: Amount,
+        mode: Mode,
+        stock: Option<&Stock>,
+    ) -> Result<Charged, Refusal> {
+        let kernel = self.flags_of(id.index()).contains(AccountFlags::KERNEL);
+        let mode = if kernel { Mode::Kernel } else { mode };
+        let armed = !kernel && self.faults.armed();
+        if !armed
+            && let Some(stock) = stock
+            && self.refill(stock, id, amount)
+        {
+            return Ok(Charged {
+                account: id,
+                forced: false,
+            });
+        }
+        let injected = armed && self.targeted(id) && self.faults.decide();
         if injected && mode == Mode::Fallible {
             return Err(Refusal {
                 account: id,
                 reason: RefusalReason::Injected,
             });
         }
-        match charge_path(path, amount, mode) {
+        let charged = if self.stocks.is_empty() {
+            charge_path(self.path(id), amount, mode)
+        } else {
+            self.charge_gated(id, amount, mode)
+        };
+        match charged {
             Ok(admitted) => {
                 let forced = admitted.forced || injected;
                 if forced {
@@ -638,14 +736,14 @@ impl<'s> AccountTable<'s> {
         self.count_error();
     }
 
-    /// Bytes charged to all accounts: the root's `current`.
+    /// Bytes charged to all accounts: the root's `current` (stock excluded).
     pub fn root_current(&self) -> usize {
-        self.slots[0].counter.current()
+        self.root_usage().bytes
     }
 
-    /// Bytes and blocks charged to all accounts.
+    /// Bytes and blocks charged to all accounts (stock excluded).
     pub fn root_usage(&self) -> Amount {
-        self.slots[0].counter.usage()
+        self.usage_of(0)
     }
 
     fn drop_owner(&self, id: AccountId) {
@@ -655,6 +753,7 @@ impl<'s> AccountTable<'s> {
                 .then_some((s & !LIFE_MASK) | ORPHAN)
         });
         if orphaned.is_ok() {
+            self.drain_account(id);
             self.try_release(id.index());
         }
     }
@@ -707,7 +806,8 @@ impl<'s> AccountTable<'s> {
     /// # Errors
     /// If `id` is not live; then nothing changed.
     pub fn set_max(&self, id: AccountId, max: Limit) -> Result<(), StaleAccount> {
-        self.pin(id, false)?.slot().counter.set_max(max.to_raw());
+        let lowered = self.pin(id, false)?.slot().counter.set_max(max.to_raw());
+        self.after_limit_change(lowered);
         Ok(())
     }
 
@@ -718,7 +818,8 @@ impl<'s> AccountTable<'s> {
     /// # Errors
     /// If `id` is not live; then nothing changed.
     pub fn set_high(&self, id: AccountId, high: Limit) -> Result<(), StaleAccount> {
-        self.pin(id, false)?.slot().counter.set_high(high.to_raw());
+        let lowered = self.pin(id, false)?.slot().counter.set_high(high.to_raw());
+        self.after_limit_change(lowered);
         Ok(())
     }
 
@@ -763,6 +864,7 @@ impl<'s> AccountTable<'s> {
     /// Installs a fault-injection policy for all targeted accounts.
     pub fn set_fault_policy(&self, policy: FaultPolicy) {
         self.faults.set(policy);
+        self.after_limit_change(true);
     }
 
     /// The fault-injection policy in force.
@@ -790,7 +892,8 @@ impl<'s> AccountTable<'s> {
     /// this returns, no non-kernel charge takes the root past `budget`
     /// unless it is forced.
     pub fn set_heap_budget(&self, budget: Limit) {
-        self.slots[0].counter.set_cap(budget.to_raw());
+        let lowered = self.slots[0].counter.set_cap(budget.to_raw());
+        self.after_limit_change(lowered);
     }
 
     /// A snapshot of `id`, live or orphaned. It describes that account only,
@@ -800,7 +903,7 @@ impl<'s> AccountTable<'s> {
         let slot = pinned.slot();
         let index = id.index();
         let counter = &slot.counter;
-        let usage = counter.usage();
+        let usage = self.usage_of(index);
         Some(AccountSnapshot {
             id,
             parent: (index != 0).then(|| AccountId::from_raw(slot.parent.load(Relaxed))),
@@ -848,7 +951,7 @@ impl<'s> AccountTable<'s> {
                 user_bytes = user_bytes.saturating_add(snap.current);
             }
         }
-        let total = self.slots[0].counter.current();
+        let total = self.root_current();
         TableStats {
             capacity: self.slots.len(),
             live,
@@ -863,6 +966,9 @@ impl<'s> AccountTable<'s> {
         }
     }
 }
+
+#[path = "table_stock.rs"]
+mod stocked;
 
 #[cfg(all(test, not(loom)))]
 #[path = "table_tests.rs"]

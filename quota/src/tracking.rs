@@ -31,6 +31,11 @@
 //!   charge or the inner reallocation fails the old block is untouched.
 //! - A refusal returns null, never panics; see [`Mode`] for when a charge is
 //!   refused and when forced.
+//! - Charges and credits go through
+//!   [`AccountTable::charge_on`] and [`AccountTable::uncharge_on`] on the
+//!   CPU [`Context::cpu`] names, so with a table built with per-CPU stocks
+//!   most of them touch only that CPU's stock. Nothing above changes: the
+//!   header is the same and every report excludes stock.
 
 #![allow(unsafe_code)]
 
@@ -62,6 +67,7 @@ struct Header {
 const CHECK: u32 = 0x5155_4f54; // "QUOT"
 
 impl Header {
+    #[inline]
     fn new(account: AccountId) -> Self {
         Self {
             account: account.to_raw(),
@@ -69,6 +75,7 @@ impl Header {
         }
     }
 
+    #[inline]
     fn account(self) -> Option<AccountId> {
         (self.account ^ CHECK == self.check).then_some(AccountId::from_raw(self.account))
     }
@@ -79,12 +86,14 @@ impl Header {
     clippy::cast_ptr_alignment,
     reason = "caller pointers are 8-aligned: see the module docs"
 )]
+#[inline]
 fn header_slot(user: *mut u8) -> *mut Header {
     user.wrapping_sub(HEADER_SIZE).cast::<Header>()
 }
 
 /// The inner layout (size + header, aligned to the header size) for a
 /// caller's layout, and the header size; `None` if it would overflow.
+#[inline]
 fn inner_layout(layout: Layout) -> Option<(Layout, usize)> {
     let header = layout.align().max(HEADER_SIZE);
     let size = layout.size().checked_add(header)?;
@@ -322,6 +331,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
 
     /// Counts header bytes beyond the first 8 (the root's block count
     /// covers those); only blocks aligned above 8 have them.
+    #[inline]
     fn count_block(&self, header: usize) {
         if header > HEADER_SIZE {
             self.extra_header_bytes
@@ -329,6 +339,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
         }
     }
 
+    #[inline]
     fn uncount_block(&self, header: usize) {
         if header > HEADER_SIZE {
             self.extra_header_bytes
@@ -336,29 +347,30 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
         }
     }
 
+    #[inline]
     fn allocate(&self, layout: Layout, zeroed: bool) -> *mut u8 {
         let Some((inner, header)) = inner_layout(layout) else {
             return ptr::null_mut();
         };
         let scope = C::scope();
-        let charged =
-            match self
-                .table
-                .charge(scope.account, Amount::block(inner.size()), scope.mode())
-            {
-                Ok(charged) => charged,
-                Err(refusal) => {
-                    C::refused(refusal);
-                    return ptr::null_mut();
-                }
-            };
+        let cpu = C::cpu();
+        let amount = Amount::block(inner.size());
+        let charged = match self
+            .table
+            .charge_on(cpu, scope.account, amount, scope.mode())
+        {
+            Ok(charged) => charged,
+            Err(refusal) => {
+                C::refused(refusal);
+                return ptr::null_mut();
+            }
+        };
         if charged.forced {
             C::kill_pending(charged.account);
         }
         let base = self.inner_alloc(inner, zeroed, scope.mode());
         if base.is_null() {
-            self.table
-                .uncharge(charged.account, Amount::block(inner.size()));
+            self.table.uncharge_on(cpu, charged.account, amount);
             return ptr::null_mut();
         }
         self.count_block(header);
@@ -376,6 +388,7 @@ impl<'t, A: GlobalAlloc, C: Context> TrackingAlloc<'t, A, C> {
     ///
     /// # Safety
     /// `ptr` must have been returned by this allocator and not freed.
+    #[inline]
     unsafe fn header(ptr: *mut u8) -> Header {
         // SAFETY: by the caller's contract `ptr` came from `allocate`, which
         // wrote an 8-aligned header in the 8 bytes below it.
@@ -440,7 +453,10 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
         unsafe { self.inner.dealloc(ptr.wrapping_sub(header), inner) };
         self.uncount_block(header);
         match owner {
-            Some(account) => self.table.uncharge(account, Amount::block(inner.size())),
+            Some(account) => {
+                self.table
+                    .uncharge_on(C::cpu(), account, Amount::block(inner.size()));
+            }
             None => self.table.record_accounting_error(),
         }
     }
@@ -462,6 +478,7 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
         };
         let old_total = old_inner.size();
         let scope = C::scope();
+        let cpu = C::cpu();
         let mode = scope.mode();
         let grow = new_total.saturating_sub(old_total);
         if grow > 0 && account != scope.account {
@@ -472,7 +489,10 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
             return unsafe { self.realloc_by_copy(ptr, layout, new_size) };
         }
         if grow > 0 {
-            match self.table.charge_exact(account, Amount::bytes(grow), mode) {
+            match self
+                .table
+                .charge_exact_on(cpu, account, Amount::bytes(grow), mode)
+            {
                 Ok(charged) if charged.forced => C::kill_pending(account),
                 Ok(_) => {}
                 Err(r) if r.reason == RefusalReason::Stale => {
@@ -498,13 +518,13 @@ unsafe impl<A: GlobalAlloc, C: Context> GlobalAlloc for TrackingAlloc<'_, A, C> 
         }
         if base.is_null() {
             if grow > 0 {
-                self.table.uncharge(account, Amount::bytes(grow));
+                self.table.uncharge_on(cpu, account, Amount::bytes(grow));
             }
             return ptr::null_mut();
         }
         let shrink = old_total.saturating_sub(new_total);
         if shrink > 0 {
-            self.table.uncharge(account, Amount::bytes(shrink));
+            self.table.uncharge_on(cpu, account, Amount::bytes(shrink));
         }
         // `base` is the moved block of `new_size + header` bytes; its first
         // `min(old, new)` bytes, header included, were copied, so `base +

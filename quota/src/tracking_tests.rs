@@ -12,7 +12,9 @@ use std::alloc::System;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::*;
-use crate::{Account, AccountFlags, Limit, NewAccount, Refusal, Scope, Slot, charge_to, fallible};
+use crate::{
+    Account, AccountFlags, Limit, NewAccount, Refusal, Scope, Slot, Stock, charge_to, fallible,
+};
 
 thread_local! {
     static SCOPE: Cell<Scope> = const { Cell::new(Scope::ROOT) };
@@ -525,4 +527,48 @@ fn realloc_of_blocks_aligned_above_the_header_keeps_alignment_and_data() {
     }
     assert_eq!(t.root_current(), 0);
     assert_eq!(heap.snapshot().header_bytes, 0);
+}
+
+#[test]
+fn stock_backed_blocks_keep_8_byte_headers_and_exact_reports() {
+    let s = slots();
+    let k: Vec<Stock> = (0..2).map(|_| Stock::new()).collect();
+    let t = AccountTable::with_stocks(&s, &k);
+    let heap = TrackingAlloc::<_, Recording>::new(System, &t);
+    let a = t.create(None, USER).unwrap();
+    // Stock is granted only below a peak.
+    t.charge(a.id(), Amount::bytes(1 << 20), Mode::Fallible)
+        .unwrap();
+    t.uncharge(a.id(), Amount::bytes(1 << 20));
+    let sizes: Vec<usize> = (1..=40).collect();
+    let blocks: Vec<*mut u8> =
+        charge_to::<Recording, _>(&a, || sizes.iter().map(|&n| alloc(&heap, n, 8)).collect());
+    assert!(!t.stocked().is_zero(), "the blocks should come from stock");
+    for (&p, &n) in blocks.iter().zip(&sizes) {
+        assert!(!p.is_null());
+        // SAFETY: `p` has `n` writable bytes.
+        unsafe { p.write_bytes(0x5a, n) };
+    }
+    let charged: usize = sizes.iter().map(|n| n + HEADER_SIZE).sum();
+    assert_eq!(current(&t, &a), charged);
+    let heap_view = heap.snapshot();
+    assert_eq!(heap_view.used, charged);
+    assert_eq!(heap_view.allocations, sizes.len());
+    assert_eq!(heap_view.header_bytes, sizes.len() * HEADER_SIZE);
+    // Grow and shrink one block through the stock.
+    let grown = charge_to::<Recording, _>(&a, || {
+        // SAFETY: `blocks[0]` is live with layout (1, 8).
+        unsafe { heap.realloc(blocks[0], Layout::from_size_align(1, 8).unwrap(), 100) }
+    });
+    assert!(!grown.is_null());
+    assert_eq!(current(&t, &a), charged + 99);
+    free(&heap, grown, 100, 8);
+    for (&p, &n) in blocks.iter().zip(&sizes).skip(1) {
+        free(&heap, p, n, 8);
+    }
+    assert_eq!(current(&t, &a), 0);
+    assert_eq!(heap.snapshot().allocations, 0);
+    t.drain_stocks();
+    assert!(t.stocked().is_zero());
+    assert_eq!(t.stats().accounting_errors, 0);
 }

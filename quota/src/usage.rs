@@ -30,17 +30,20 @@ pub struct Amount {
 impl Amount {
     /// `bytes` bytes, no block: a resize of an existing block.
     #[must_use]
+    #[inline]
     pub const fn bytes(bytes: usize) -> Self {
         Self { bytes, blocks: 0 }
     }
 
     /// One block of `bytes` bytes.
     #[must_use]
+    #[inline]
     pub const fn block(bytes: usize) -> Self {
         Self { bytes, blocks: 1 }
     }
 
     /// The packed word, or `None` if either part is out of range.
+    #[inline]
     pub(crate) fn to_word(self) -> Option<u64> {
         if self.bytes > MAX_BYTES || self.blocks > MAX_BLOCKS {
             return None;
@@ -51,6 +54,7 @@ impl Amount {
     }
 
     /// The amount a packed word holds.
+    #[inline]
     pub(crate) fn from_word(word: u64) -> Self {
         let part = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
         Self {
@@ -60,6 +64,7 @@ impl Amount {
     }
 
     /// `self + other`, or `None` if a part would pass its maximum.
+    #[inline]
     pub(crate) fn checked_add(self, other: Amount) -> Option<Amount> {
         let sum = Amount {
             bytes: self.bytes.checked_add(other.bytes)?,
@@ -68,7 +73,32 @@ impl Amount {
         (sum.bytes <= MAX_BYTES && sum.blocks <= MAX_BLOCKS).then_some(sum)
     }
 
+    /// Nothing: no bytes, no blocks.
+    #[must_use]
+    #[inline]
+    pub const fn is_zero(self) -> bool {
+        self.bytes == 0 && self.blocks == 0
+    }
+
+    /// `self - other` per part, stopping at 0.
+    #[inline]
+    pub(crate) fn saturating_sub(self, other: Amount) -> Amount {
+        Amount {
+            bytes: self.bytes.saturating_sub(other.bytes),
+            blocks: self.blocks.saturating_sub(other.blocks),
+        }
+    }
+
+    /// The smaller of each part.
+    pub(crate) fn min(self, other: Amount) -> Amount {
+        Amount {
+            bytes: self.bytes.min(other.bytes),
+            blocks: self.blocks.min(other.blocks),
+        }
+    }
+
     /// Whether both parts are at least `other`'s.
+    #[inline]
     pub(crate) fn covers(self, other: Amount) -> bool {
         self.bytes >= other.bytes && self.blocks >= other.blocks
     }

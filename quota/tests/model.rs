@@ -4,16 +4,28 @@
 //! Limits change mid-sequence, also through ids of dropped or released
 //! accounts (refused as stale, changing nothing, even once the slot is
 //! reused).
+//!
+//! The table has per-CPU charge stocks in play: each charge and free runs
+//! on one of several simulated CPUs (one of them without a stock slot),
+//! the batch changes and stocks are drained at random, and the model knows
+//! nothing of stock. So every report (`current`, `blocks`, `peak`, events,
+//! kill flags) and every decision (admitted, forced, refused and by whom)
+//! must be exactly what it would be with no stock at all.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use quota::{
     Account, AccountFlags, AccountId, AccountTable, Amount, CreateError, Events, Limit, Mode,
-    NewAccount, Refusal, RefusalReason, Slot, StaleAccount,
+    NewAccount, Refusal, RefusalReason, Slot, StaleAccount, Stock,
 };
 
 const SLOTS: usize = 12;
+/// CPUs with a stock slot; charges also run on CPU `CPUS` (no slot).
+const CPUS: usize = 3;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Op {
     Create {
         parent: usize,
@@ -23,9 +35,28 @@ enum Op {
         account: usize,
         bytes: usize,
         infallible: bool,
+        cpu: usize,
     },
     Uncharge {
         charge: usize,
+        cpu: usize,
+    },
+    /// Several small charges to one account on one CPU (what the stock is
+    /// for), each checked against the model, and maybe freed there again.
+    Burst {
+        account: usize,
+        cpu: usize,
+        sizes: Vec<usize>,
+        infallible: bool,
+        free: bool,
+    },
+    /// Set the stock batch (0 turns refills off).
+    SetBatch {
+        bytes: usize,
+    },
+    /// Drain one CPU's stock, or every CPU's.
+    Drain {
+        cpu: Option<usize>,
     },
     SetMax {
         account: usize,
@@ -60,9 +91,14 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => (any::<usize>(), proptest::bool::weighted(0.2))
             .prop_map(|(parent, kernel)| Op::Create { parent, kernel }),
-        6 => (any::<usize>(), 1usize..600, any::<bool>())
-            .prop_map(|(account, bytes, infallible)| Op::Charge { account, bytes, infallible }),
-        3 => any::<usize>().prop_map(|charge| Op::Uncharge { charge }),
+        6 => (any::<usize>(), prop_oneof![1usize..64, 1usize..600], any::<bool>(), 0..=CPUS)
+            .prop_map(|(account, bytes, infallible, cpu)| Op::Charge { account, bytes, infallible, cpu }),
+        3 => (any::<usize>(), 0..=CPUS).prop_map(|(charge, cpu)| Op::Uncharge { charge, cpu }),
+        3 => (any::<usize>(), 0..CPUS, proptest::collection::vec(1usize..100, 1..10), any::<bool>(), any::<bool>())
+            .prop_map(|(account, cpu, sizes, infallible, free)| Op::Burst { account, cpu, sizes, infallible, free }),
+        1 => prop_oneof![1 => Just(0usize), 1 => Just(64), 2 => Just(1024), 2 => Just(4096), 2 => Just(16384)]
+            .prop_map(|bytes| Op::SetBatch { bytes }),
+        1 => proptest::option::of(0..CPUS).prop_map(|cpu| Op::Drain { cpu }),
         2 => (any::<usize>(), limit.clone()).prop_map(|(account, max)| Op::SetMax { account, max }),
         1 => (any::<usize>(), limit.clone()).prop_map(|(account, high)| Op::SetHigh { account, high }),
         1 => (any::<usize>(), 0usize..400).prop_map(|(account, bytes)| Op::SetOverdraft { account, bytes }),
@@ -132,6 +168,9 @@ struct World<'t> {
     floor_refusals: u64,
     /// Outstanding charges: (model index, bytes).
     charges: Vec<(usize, usize)>,
+    /// Checks run, and how many of them found stock held.
+    checks: usize,
+    stocked_checks: usize,
 }
 
 impl World<'_> {
@@ -286,38 +325,53 @@ impl World<'_> {
                 account,
                 bytes,
                 infallible,
+                cpu,
             } => {
                 let leaf = self.pick_live(account);
-                let mode = if infallible {
-                    Mode::Infallible
-                } else {
-                    Mode::Fallible
-                };
-                let expect = self.model_charge(leaf, bytes, mode);
-                let got = self.table.charge(self.model[leaf].id, amount(bytes), mode);
-                match (expect, got) {
-                    (Ok(forced), Ok(charged)) => {
-                        assert_eq!(charged.forced, forced);
-                        assert_eq!(charged.account, self.model[leaf].id);
-                        self.charges.push((leaf, bytes));
+                self.charge(leaf, bytes, infallible, cpu);
+            }
+            Op::Burst {
+                account,
+                cpu,
+                sizes,
+                infallible,
+                free,
+            } => {
+                let leaf = self.pick_live(account);
+                let mut mine = vec![];
+                for bytes in sizes {
+                    if self.charge(leaf, bytes, infallible, cpu) {
+                        mine.push(self.charges.len() - 1);
                     }
-                    (Err(e), Err(g)) => assert_eq!(e, g),
-                    (e, g) => panic!("model {e:?} but table {g:?}"),
+                    self.check();
+                }
+                if free {
+                    for i in mine.into_iter().rev() {
+                        let (leaf, bytes) = self.charges.swap_remove(i);
+                        self.table
+                            .uncharge_on(cpu, self.model[leaf].id, amount(bytes));
+                        self.model_uncharge(leaf, bytes);
+                        self.check();
+                    }
                 }
             }
-            Op::Uncharge { charge } => {
+            Op::Uncharge { charge, cpu } => {
                 if !self.charges.is_empty() {
                     let (leaf, bytes) = self.charges.swap_remove(charge % self.charges.len());
-                    self.table.uncharge(self.model[leaf].id, amount(bytes));
+                    self.table
+                        .uncharge_on(cpu, self.model[leaf].id, amount(bytes));
                     self.model_uncharge(leaf, bytes);
                 }
             }
+            Op::SetBatch { bytes } => self.table.set_stock_batch(bytes),
+            Op::Drain { cpu: Some(cpu) } => self.table.drain_cpu(cpu),
+            Op::Drain { cpu: None } => self.table.drain_stocks(),
             Op::SetMax { .. }
             | Op::SetHigh { .. }
             | Op::SetOverdraft { .. }
             | Op::SetBudget { .. }
             | Op::SetStale { .. }
-            | Op::OomKill { .. } => self.step_limits(op),
+            | Op::OomKill { .. } => self.step_limits(&op),
             Op::Drop { account } => {
                 let a = self.pick_live(account);
                 if a != 0 {
@@ -329,9 +383,36 @@ impl World<'_> {
         }
     }
 
+    /// Charges `bytes` to `leaf` on `cpu`, in the table and the model, and
+    /// checks they agree; returns whether it was admitted.
+    fn charge(&mut self, leaf: usize, bytes: usize, infallible: bool, cpu: usize) -> bool {
+        let mode = if infallible {
+            Mode::Infallible
+        } else {
+            Mode::Fallible
+        };
+        let expect = self.model_charge(leaf, bytes, mode);
+        let got = self
+            .table
+            .charge_on(cpu, self.model[leaf].id, amount(bytes), mode);
+        match (expect, got) {
+            (Ok(forced), Ok(charged)) => {
+                assert_eq!(charged.forced, forced);
+                assert_eq!(charged.account, self.model[leaf].id);
+                self.charges.push((leaf, bytes));
+                true
+            }
+            (Err(e), Err(g)) => {
+                assert_eq!(e, g);
+                false
+            }
+            (e, g) => panic!("model {e:?} but table {g:?}"),
+        }
+    }
+
     /// The steps that change limits and events, not charges.
-    fn step_limits(&mut self, op: Op) {
-        match op {
+    fn step_limits(&mut self, op: &Op) {
+        match *op {
             Op::SetMax { account, max } => {
                 let a = self.pick_live(account);
                 let limit = max.map_or(Limit::Unlimited, Limit::Bytes);
@@ -379,7 +460,11 @@ impl World<'_> {
         }
     }
 
-    fn check(&self) {
+    fn check(&mut self) {
+        self.checks += 1;
+        if !self.table.stocked().is_zero() {
+            self.stocked_checks += 1;
+        }
         for (i, m) in self.model.iter().enumerate() {
             let snap = self.table.snapshot(m.id);
             if m.released {
@@ -418,38 +503,73 @@ impl World<'_> {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-    #[test]
-    fn table_matches_the_sequential_model(ops in proptest::collection::vec(op(), 1..120)) {
-        let slots: Vec<Slot> = (0..SLOTS).map(|_| Slot::new()).collect();
-        let table = AccountTable::new(&slots);
-        let mut world = World {
-            table: &table,
-            handles: vec![None],
-            model: vec![Model { kernel: true, ..Model::new(AccountId::ROOT, None, true) }],
-            budget: usize::MAX,
-            floor_refusals: 0,
-            charges: vec![],
-        };
-        for op in ops {
-            world.step(op);
-            world.check();
-        }
-        // Free everything and drop every handle: all accounts but the root
-        // are released and every counter is back to zero.
-        while let Some((leaf, bytes)) = world.charges.pop() {
-            table.uncharge(world.model[leaf].id, amount(bytes));
-            world.model_uncharge(leaf, bytes);
-        }
-        for i in 1..world.model.len() {
-            world.handles[i] = None;
-            world.model[i].owned = false;
-        }
-        world.model_release();
+/// Runs one sequence against the table and the model; returns how many
+/// checks it made and how many found stock held (so the run can show
+/// stock was in play).
+fn run(ops: Vec<Op>) -> Result<(usize, usize), TestCaseError> {
+    let slots: Vec<Slot> = (0..SLOTS).map(|_| Slot::new()).collect();
+    let stocks: Vec<Stock> = (0..CPUS).map(|_| Stock::new()).collect();
+    let table = AccountTable::with_stocks(&slots, &stocks);
+    table.set_stock_batch(4096);
+    let mut world = World {
+        table: &table,
+        handles: vec![None],
+        model: vec![Model {
+            kernel: true,
+            ..Model::new(AccountId::ROOT, None, true)
+        }],
+        budget: usize::MAX,
+        floor_refusals: 0,
+        charges: vec![],
+        checks: 0,
+        stocked_checks: 0,
+    };
+    for op in ops {
+        world.step(op);
         world.check();
-        prop_assert_eq!(table.root_current(), 0);
-        prop_assert_eq!(table.stats().live, 1);
     }
+    // Free everything and drop every handle: all accounts but the root
+    // are released and every counter is back to zero.
+    while let Some((leaf, bytes)) = world.charges.pop() {
+        table.uncharge_on(leaf % (CPUS + 1), world.model[leaf].id, amount(bytes));
+        world.model_uncharge(leaf, bytes);
+    }
+    for i in 1..world.model.len() {
+        world.handles[i] = None;
+        world.model[i].owned = false;
+    }
+    world.model_release();
+    world.check();
+    prop_assert_eq!(table.root_current(), 0);
+    prop_assert_eq!(table.stats().live, 1);
+    table.drain_stocks();
+    prop_assert!(table.stocked().is_zero());
+    prop_assert_eq!(table.snapshot(AccountId::ROOT).unwrap().current, 0);
+    Ok((world.checks, world.stocked_checks))
+}
+
+#[test]
+fn table_matches_the_sequential_model_with_stock_in_play() {
+    let stocked = AtomicUsize::new(0);
+    let checks = AtomicUsize::new(0);
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/model.proptest-regressions",
+        ))),
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(op(), 1..120), |ops| {
+            let (n, with_stock) = run(ops)?;
+            checks.fetch_add(n, Relaxed);
+            stocked.fetch_add(with_stock, Relaxed);
+            Ok(())
+        })
+        .unwrap();
+    let (stocked, checks) = (stocked.into_inner(), checks.into_inner());
+    assert!(
+        stocked * 20 > checks,
+        "stock held at only {stocked} of {checks} checks: the test proves little"
+    );
 }

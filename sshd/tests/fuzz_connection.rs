@@ -38,7 +38,7 @@ use sshd::wire::codec::{Reader, put_mpint, put_string, put_u32};
 use sshd::wire::framing::{Decoder, Encoder, MAX_PACKET};
 use sshd::{
     AuthorizedKey, Clock, Config, Connection, Credentials, Disconnect, Exit, Headroom, HostKey,
-    Random, StdinRead, Stream,
+    Interrupts, Random, StdinRead, Stream,
 };
 
 static SLOTS: [Slot; 64] = [const { Slot::new() }; 64];
@@ -121,6 +121,13 @@ impl Headroom for FuzzHost {
     fn headroom(&self) -> Option<usize> {
         let used = TABLE.snapshot(self.account).map_or(0, |s| s.current);
         Some(BUDGET.saturating_sub(used))
+    }
+}
+
+impl Interrupts for FuzzHost {
+    /// Sometimes a job runs in the foreground, sometimes not.
+    fn interrupt(&mut self, channel: sshd::ChannelId) -> bool {
+        channel.0.is_multiple_of(2)
     }
 }
 

@@ -354,7 +354,7 @@ fn until_closed(s: &mut std::net::TcpStream, wait: Duration) -> Option<Vec<u8>> 
 fn idle_unauthenticated_connections_are_capped_and_cannot_keep_a_login_out() {
     // The kernel's `ssh::MAX_STARTUPS` and `PREAUTH_BYTES`.
     const MAX_STARTUPS: usize = 10;
-    const PREAUTH_BYTES: u64 = 128 << 10;
+    const PREAUTH_BYTES: u64 = 160 << 10;
     let keys = Keys::new("preauth");
     let mut g = keys.boot("");
     keys.ssh(&g, "true", None);

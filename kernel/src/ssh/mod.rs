@@ -50,12 +50,13 @@ pub const MAX_STARTUPS: usize = 10;
 
 /// What a connection may hold before its user logs in: its socket
 /// buffers (32 KiB), its leader's stack ([`LEADER_STACK`]) and its packet
-/// and key-exchange state (measured: about 12 KiB after a key exchange).
-pub const PREAUTH_BYTES: usize = 128 << 10;
+/// and key-exchange state (measured: about 12 KiB after a key exchange),
+/// with room for the largest packet a client sends before login.
+pub const PREAUTH_BYTES: usize = 160 << 10;
 
-/// The stack of a connection's leader (key exchanges run on it; commands
-/// run in processes of their own).
-pub const LEADER_STACK: usize = 32 << 10;
+/// The stack of a connection's leader: key exchanges run on it, and an
+/// allocation failure unwinds it (32 KiB overflowed while unwinding).
+pub const LEADER_STACK: usize = 64 << 10;
 
 /// A place for one connection waiting to log in. The listener and the
 /// connections share [`STARTUPS`], a fixed table: tracking who waits needs

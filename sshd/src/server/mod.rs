@@ -404,6 +404,14 @@ impl Connection {
     }
 
     fn send_now(&mut self, payload: &[u8]) {
+        // Room is made from what was already sent before the buffer grows:
+        // a stream that never drains to empty (a flood going out) keeps the
+        // buffer at the send queue plus a packet, not twice that doubled.
+        let packet = payload.len() + 64;
+        if self.out_pos > 0 && self.out.len() + packet > self.out.capacity() {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
         let before = self.out.len();
         self.enc.encode(payload, &mut self.out);
         self.bytes_since_kex += (self.out.len() - before) as u64;

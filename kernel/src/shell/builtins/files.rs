@@ -1,8 +1,8 @@
 //! `echo`, `cat`, `ls`, `rm`, `yes`, `sink`.
 
 use crate::fs;
+use crate::outln;
 use crate::shell::ctx::{Abort, Ctx};
-use crate::{out, outln};
 
 pub(super) fn echo(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
     let text = ctx.args[1..].join(" ");
@@ -88,13 +88,27 @@ pub(super) fn rm(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
 }
 
 pub(super) fn yes(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
-    let text = if ctx.args.len() > 1 {
+    let mut line = if ctx.args.len() > 1 {
         ctx.args[1..].join(" ")
     } else {
         "y".into()
     };
+    line.push('\n');
+    // Whole lines, as many as a block holds, per write (as GNU yes does):
+    // one write per two bytes would cost a wake-up each over SSH.
+    let mut block = [0u8; 1024];
+    let mut len = 0;
+    while len + line.len() <= block.len() {
+        block[len..len + line.len()].copy_from_slice(line.as_bytes());
+        len += line.len();
+    }
+    let out = if len > 0 {
+        &block[..len]
+    } else {
+        line.as_bytes()
+    };
     loop {
-        out!(ctx, "{text}\n")?;
+        ctx.write(out)?;
     }
 }
 
