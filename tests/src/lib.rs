@@ -510,3 +510,20 @@ pub fn assert_same(before: &str, after: &str, keys: &[&str]) {
         );
     }
 }
+
+impl Guest {
+    /// Every line printed since boot (consumed by `expect` or not) that
+    /// contains `pattern`, from where the pattern starts: for counting the
+    /// lines kernel threads print at their own pace, which may land in the
+    /// middle of a command's output.
+    ///
+    /// # Panics
+    /// If the output lock is poisoned.
+    pub fn lines_since_boot(&self, pattern: &str) -> Vec<String> {
+        let out = self.output.0.lock().expect("output lock");
+        String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| l.find(pattern).map(|at| l[at..].trim_end().to_string()))
+            .collect()
+    }
+}
