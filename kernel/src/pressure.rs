@@ -114,10 +114,9 @@ pub fn refusal() -> Option<Refusal> {
 
 /// The checking thread: a check, then sleep until due again.
 fn run() {
-    let mut next = time::ticks();
     loop {
         check();
-        next = next.saturating_add(PERIOD_TICKS).max(time::ticks());
+        let next = time::ticks().saturating_add(PERIOD_TICKS);
         DUE.store(next, Relaxed);
         // A kernel thread is never signalled: this returns when due.
         let _ = CHECK.wait_until(|| time::ticks() >= next);
