@@ -23,7 +23,7 @@ LAYERS = [
     ["heap"],
     ["sched"],
     ["tty", "console"],
-    ["proc", "cmdline"],
+    ["proc", "cmdline", "pressure"],
     ["net"],
     ["fs"],
     ["shell", "ktest"],

@@ -9,6 +9,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 setup_rust
 setup_nightly
 apt_install qemu-system-arm python3 openssh-client
+say "Python venv for sshd's interop and audit tests (target/pyenv)"
+"$ROOT/scripts/setup-python.sh"
 
 say "kernel layers: dependencies point down, unsafe only where allowed"
 python3 scripts/check-layers.py

@@ -1,7 +1,8 @@
 //! Interrupt routing: which device each GIC interrupt belongs to.
 //!
 //! The timer tick advances [`crate::time`], asks the scheduler for a
-//! switch and wakes the network when its timer is due; the UART's
+//! switch, wakes the network when its timer is due and the memory-pressure
+//! check when it is due; the UART's
 //! interrupt fills the console's input; the virtio-net card's wakes the
 //! network thread. Installed as the
 //! IRQ handler of `arch::exceptions`; IRQs are masked while it runs.
@@ -51,6 +52,7 @@ pub fn dispatch() {
             crate::time::tick();
             crate::sched::on_tick();
             crate::net::on_tick();
+            crate::pressure::on_tick();
         } else if intid == UART_INTID.load(Relaxed) {
             crate::console::on_interrupt();
         } else if crate::net::is_card_interrupt(intid) {

@@ -8,9 +8,9 @@
 //!
 //! Layers, lowest first (ARCHITECTURE.md, checked by
 //! `scripts/check-layers.sh`): `arch` → `cpu`, `sync`, `time` → `heap` →
-//! `sched` → `console` → `proc` → `net` → `fs` → `shell` → `irq`, `panic` → this
-//! file. Unsafe code is denied here and allowed only in `arch`, `sync` and
-//! `sched::switch`.
+//! `sched` → `console` → `proc`, `cmdline`, `pressure` → `net` → `fs` →
+//! `shell` → `irq`, `panic` → this file. Unsafe code is denied here and
+//! allowed only in `arch`, `sync` and `sched::switch`.
 
 #![no_std]
 #![no_main]
@@ -40,6 +40,7 @@ mod irq;
 mod ktest;
 mod net;
 mod panic;
+mod pressure;
 mod proc;
 mod rng;
 mod sched;
@@ -77,7 +78,7 @@ fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
 
     let params = cmdline::parse(info.bootargs, info.ram.end - info.ram.start);
     kprintln!(
-        "boot parameters: heap={} floor={} emergency={} session_max={} operator_reserve={} pids_max={} tmp_size={} failslab={:?}",
+        "boot parameters: heap={} floor={} emergency={} session_max={} operator_reserve={} pids_max={} tmp_size={} failslab={:?} pressure_warn={} pressure_critical={}",
         params.heap,
         params.floor,
         params.emergency,
@@ -86,6 +87,8 @@ fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
         kcore::cmdline::Count(params.pids_max),
         params.tmp_size,
         params.failslab,
+        params.pressure.warn(),
+        params.pressure.critical(),
     );
     let heap = heap::HeapParams {
         size: params.heap,
@@ -104,6 +107,7 @@ fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
     };
     irq::init(gic, info.timer_intid, info.uart_intid);
     console::enable_input();
+    pressure::start(params.pressure);
     start_network(&info);
     let scope = quota::Scope {
         account: heap::kernel_account().id(),

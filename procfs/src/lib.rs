@@ -51,7 +51,7 @@ pub use account_table::{AccountRow, AccountTableView};
 pub use cmdline::CmdlineView;
 pub use escape::{Escaped, Token};
 pub use field::find_field;
-pub use meminfo::{FaultView, MeminfoView, TmpUsage};
+pub use meminfo::{FaultView, MeminfoView, PressureLevel, PressureView, TmpUsage};
 pub use memquota::MemquotaView;
 pub use memquota_parse::{MemquotaFile, MemquotaParseError, SessionUsage};
 pub use path::{DirEntry, NotFound, PidFile, PidRef, ProcPath, pid_entries, root_entries};

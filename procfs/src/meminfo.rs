@@ -6,8 +6,10 @@
 //! `Total`, `Used`, `Free`, `Floor`, `Budget`, `Bytes`, `Capacity` (the
 //! emergency one), `Held`, `Size` and `Reserve` are **bytes**, plain
 //! decimal integers; a limit that is not set (`HeapBudget` with no floor,
-//! `TmpSize`, `PidsMax`) is `max`. `FaultInjection` is text (see
-//! [`FaultView`]); the rest are counts. New keys are added at the end.
+//! `TmpSize`, `PidsMax`, the pressure thresholds without a budget) is
+//! `max`. `FaultInjection` (see [`FaultView`]) and `PressureLevel` (see
+//! [`PressureLevel`]) are text; the rest are counts. New keys are added at
+//! the end.
 //!
 //! ```text
 //! HeapTotal:              8388608   # bytes the heap was configured with
@@ -35,6 +37,9 @@
 //! OperatorReserve:         131072   # above the floor, kept for the console operator
 //! PidsMax:                     64   # a new session's pids.max (boot default)
 //! FaultInjection:       every 100   # off | every N | random P/1000000 seed S
+//! PressureWarnBytes:      5455872   # SessionBytes at which pressure is a warning
+//! PressureCritBytes:      6183322   # SessionBytes at which new SSH sessions are refused
+//! PressureLevel:           normal   # normal | warning | critical
 //! ```
 //!
 //! (The `# ...` comments are not part of the file.)
@@ -65,6 +70,51 @@ pub struct MeminfoView {
     pub pids_max: PidsMax,
     /// The fault-injection policy in force (`FaultInjection`).
     pub faults: FaultPolicy,
+    /// The memory-pressure thresholds and level (`PressureWarnBytes`,
+    /// `PressureCritBytes`, `PressureLevel`).
+    pub pressure: PressureView,
+}
+
+/// How much of the heap budget the sessions use, as a level: `normal`,
+/// `warning` (past the warning threshold) or `critical` (past the critical
+/// one: new SSH sessions are refused). Ordered from `Normal` up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PressureLevel {
+    /// Below the warning threshold (or fell back below it).
+    Normal,
+    /// At or past the warning threshold.
+    Warning,
+    /// At or past the critical threshold.
+    Critical,
+}
+
+impl PressureLevel {
+    /// The level's name as `/proc/meminfo` shows it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PressureLevel::Normal => "normal",
+            PressureLevel::Warning => "warning",
+            PressureLevel::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for PressureLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The memory-pressure thresholds, in bytes charged to sessions
+/// (`SessionBytes`), and the level in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PressureView {
+    /// Where the level becomes a warning (`PressureWarnBytes`).
+    pub warn: Limit,
+    /// Where it becomes critical (`PressureCritBytes`).
+    pub critical: Limit,
+    /// The level now (`PressureLevel`).
+    pub level: PressureLevel,
 }
 
 /// `/tmp`'s size limit and use, in bytes.
@@ -100,7 +150,7 @@ impl fmt::Display for MeminfoView {
         let h = &self.heap;
         let (t, e) = (&h.table, &h.emergency);
         let faults = FaultView(self.faults);
-        let lines: [(&str, &dyn fmt::Display); 25] = [
+        let lines: [(&str, &dyn fmt::Display); 28] = [
             ("HeapTotal", &h.size),
             ("HeapUsed", &h.used),
             ("HeapFree", &h.free),
@@ -126,6 +176,9 @@ impl fmt::Display for MeminfoView {
             ("OperatorReserve", &self.operator_reserve),
             ("PidsMax", &self.pids_max),
             ("FaultInjection", &faults),
+            ("PressureWarnBytes", &self.pressure.warn),
+            ("PressureCritBytes", &self.pressure.critical),
+            ("PressureLevel", &self.pressure.level),
         ];
         for (key, value) in lines {
             let key = format_args!("{key}:");
@@ -186,6 +239,11 @@ mod tests {
             operator_reserve: 128 << 10,
             pids_max: PidsMax::new(64).unwrap(),
             faults,
+            pressure: PressureView {
+                warn: Limit::Bytes(5_455_872),
+                critical: Limit::Bytes(6_183_322),
+                level: PressureLevel::Warning,
+            },
         }
     }
 
@@ -195,7 +253,7 @@ mod tests {
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("HeapTotal:              8388608"));
         assert_eq!(lines.next(), Some("HeapUsed:                524288"));
-        assert_eq!(text.lines().count(), 25);
+        assert_eq!(text.lines().count(), 28);
         assert!(
             text.lines().all(|l| l.len() == KEY_WIDTH + VALUE_WIDTH),
             "{text}"
@@ -208,6 +266,9 @@ TmpUsed:                   4096
 OperatorReserve:         131072
 PidsMax:                     64
 FaultInjection:       every 100
+PressureWarnBytes:      5455872
+PressureCritBytes:      6183322
+PressureLevel:          warning
 "
         ));
     }
@@ -219,7 +280,7 @@ FaultInjection:       every 100
             seed: 42,
         };
         let text = view(policy).to_string();
-        assert!(text.ends_with("\nFaultInjection:    random 10000/1000000 seed 42\n"));
+        assert!(text.contains("\nFaultInjection:    random 10000/1000000 seed 42\n"));
         assert_eq!(
             find_field(&text, "FaultInjection"),
             Some("random 10000/1000000 seed 42")
@@ -269,6 +330,28 @@ FaultInjection:       every 100
         assert_eq!(field("OperatorReserve"), "131072");
         assert_eq!(field("PidsMax"), "64");
         assert_eq!(field("FaultInjection"), "off");
+        assert_eq!(field("PressureWarnBytes"), "5455872");
+        assert_eq!(field("PressureCritBytes"), "6183322");
+        assert_eq!(field("PressureLevel"), "warning");
+    }
+
+    #[test]
+    fn pressure_levels_render_as_words_in_order() {
+        let levels = [
+            PressureLevel::Normal,
+            PressureLevel::Warning,
+            PressureLevel::Critical,
+        ];
+        let words: Vec<_> = levels.iter().map(ToString::to_string).collect();
+        assert_eq!(words, ["normal", "warning", "critical"]);
+        assert!(levels.windows(2).all(|w| w[0] < w[1]));
+        for level in levels {
+            let mut v = view(FaultPolicy::Off);
+            v.pressure.level = level;
+            let text = v.to_string();
+            assert_eq!(find_field(&text, "PressureLevel"), Some(level.as_str()));
+            assert!(text.ends_with(&format!("{:>12}\n", level.as_str())));
+        }
     }
 
     #[test]
@@ -277,9 +360,13 @@ FaultInjection:       every 100
         v.heap.table.heap_budget = Limit::Unlimited;
         v.tmp.size = Limit::Unlimited;
         v.pids_max = PidsMax::UNLIMITED;
+        v.pressure.warn = Limit::Unlimited;
+        v.pressure.critical = Limit::Unlimited;
         let text = v.to_string();
         assert_eq!(find_field(&text, "HeapBudget"), Some("max"));
         assert_eq!(find_field(&text, "TmpSize"), Some("max"));
         assert_eq!(find_field(&text, "PidsMax"), Some("max"));
+        assert_eq!(find_field(&text, "PressureWarnBytes"), Some("max"));
+        assert_eq!(find_field(&text, "PressureCritBytes"), Some("max"));
     }
 }

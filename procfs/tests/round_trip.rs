@@ -4,7 +4,7 @@
 
 use procfs::{
     AccountRow, AccountTableView, MeminfoView, MemquotaFile, MemquotaView, PidFile, PidRef,
-    PidsMax, PidsUsage, ProcPath, TmpUsage, find_field,
+    PidsMax, PidsUsage, PressureLevel, PressureView, ProcPath, TmpUsage, find_field,
 };
 use proptest::prelude::*;
 use quota::{
@@ -49,6 +49,19 @@ fn fault_text(policy: FaultPolicy) -> String {
 fn pids_text(max: PidsMax) -> String {
     max.count()
         .map_or_else(|| "max".to_string(), |n| n.to_string())
+}
+
+fn pressure() -> impl Strategy<Value = PressureView> {
+    let level = prop_oneof![
+        Just(PressureLevel::Normal),
+        Just(PressureLevel::Warning),
+        Just(PressureLevel::Critical),
+    ];
+    (limit(), limit(), level).prop_map(|(warn, critical, level)| PressureView {
+        warn,
+        critical,
+        level,
+    })
 }
 
 fn limit() -> impl Strategy<Value = Limit> {
@@ -197,6 +210,7 @@ proptest! {
         operator_reserve in any::<usize>(),
         pids_max in pids_max(),
         faults in fault_policy(),
+        pressure in pressure(),
     ) {
         let view = MeminfoView {
             heap: h,
@@ -204,6 +218,7 @@ proptest! {
             operator_reserve,
             pids_max,
             faults,
+            pressure,
         };
         let text = view.to_string();
         let field = |k| find_field(&text, k).unwrap().to_string();
@@ -217,14 +232,26 @@ proptest! {
         prop_assert_eq!(field("OperatorReserve"), operator_reserve.to_string());
         prop_assert_eq!(field("PidsMax"), pids_text(pids_max));
         prop_assert_eq!(field("FaultInjection"), fault_text(faults));
+        prop_assert_eq!(field("PressureWarnBytes"), pressure.warn.to_string());
+        prop_assert_eq!(field("PressureCritBytes"), pressure.critical.to_string());
+        prop_assert_eq!(field("PressureLevel"), pressure.level.as_str());
         // The existing lines come first, in their old order; the new ones
         // are appended.
         let keys: Vec<&str> = text.lines().map(|l| l.split(':').next().unwrap()).collect();
-        prop_assert_eq!(keys.len(), 25);
+        prop_assert_eq!(keys.len(), 28);
         prop_assert_eq!(keys[19], "FaultsInjected");
         prop_assert_eq!(
             &keys[20..],
-            &["TmpSize", "TmpUsed", "OperatorReserve", "PidsMax", "FaultInjection"][..]
+            &[
+                "TmpSize",
+                "TmpUsed",
+                "OperatorReserve",
+                "PidsMax",
+                "FaultInjection",
+                "PressureWarnBytes",
+                "PressureCritBytes",
+                "PressureLevel",
+            ][..]
         );
         // Every line is `Key: value`; only the fault policy's value has spaces.
         for line in text.lines().filter(|l| !l.starts_with("FaultInjection:")) {

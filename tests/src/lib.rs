@@ -448,11 +448,12 @@ impl Guest {
     }
 
     /// Types `line` at the prompt and returns what it printed, without the
-    /// echoed line and the next prompt.
+    /// echoed line, the next prompt and any [`NOTICES`] line the kernel
+    /// printed meanwhile.
     pub fn run(&mut self, line: &str) -> String {
         self.send(line.as_bytes());
         self.send(b"\r");
-        let out = self.expect(PROMPT);
+        let out = without_notices(&self.expect(PROMPT));
         let body = out.strip_suffix(PROMPT).unwrap_or(&out);
         let body = body.replace("\r\n", "\n");
         match body.split_once('\n') {
@@ -471,6 +472,31 @@ impl Drop for Guest {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// Starts of the lines the kernel prints at its own pace, whenever
+/// something changes, which may land in the middle of a command's output:
+/// [`Guest::run`] leaves them out (read them with
+/// [`Guest::lines_since_boot`]).
+pub const NOTICES: &[&str] = &["memory pressure: "];
+
+/// `text` without the [`NOTICES`] lines (each goes out whole, with its
+/// `\r\n`, so taking it out leaves the output around it as it was).
+fn without_notices(text: &str) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, _)) = NOTICES
+        .iter()
+        .filter_map(|n| rest.find(n).map(|at| (at, n)))
+        .min()
+    {
+        kept.push_str(&rest[..at]);
+        rest = rest[at..]
+            .find("\r\n")
+            .map_or("", |end| &rest[at + end + 2..]);
+    }
+    kept.push_str(rest);
+    kept
 }
 
 /// The value of `key` in a `key value` or `Key: value` file.
@@ -508,5 +534,42 @@ pub fn assert_same(before: &str, after: &str, keys: &[&str]) {
             field(before, key),
             "{key}:\n{before}\n---\n{after}"
         );
+    }
+}
+
+impl Guest {
+    /// Every line printed since boot (consumed by `expect` or not) that
+    /// contains `pattern`, from where the pattern starts: for counting the
+    /// lines kernel threads print at their own pace, which may land in the
+    /// middle of a command's output.
+    ///
+    /// # Panics
+    /// If the output lock is poisoned.
+    pub fn lines_since_boot(&self, pattern: &str) -> Vec<String> {
+        let out = self.output.0.lock().expect("output lock");
+        String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| l.find(pattern).map(|at| l[at..].trim_end().to_string()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_notices;
+
+    #[test]
+    fn notices_are_taken_out_whole_wherever_they_land() {
+        let line = "memory pressure: back to normal: sessions use 1% of the heap budget (1 of 100 bytes)\r\n";
+        assert_eq!(
+            without_notices(&format!("echo $?\r\n{line}137\r\nmemquota# ")),
+            "echo $?\r\n137\r\nmemquota# "
+        );
+        assert_eq!(
+            without_notices(&format!("HeapU{line}sed: 1\r\n{line}{line}")),
+            "HeapUsed: 1\r\n"
+        );
+        assert_eq!(without_notices("no notice\r\n"), "no notice\r\n");
+        assert_eq!(without_notices("cut memory pressure: x"), "cut ");
     }
 }

@@ -519,3 +519,104 @@ fn four_sessions_flood_at_once_while_a_fifth_keeps_answering() {
     let after = g.meminfo_settled(&before, BASELINE_KEYS);
     assert_same(&before, &after, BASELINE_KEYS);
 }
+
+/// Admission control: as sessions' files fill the heap budget, the level
+/// goes normal → warning → critical and back, the console says so once per
+/// change, `/proc/meminfo` shows the thresholds and the level, a new SSH
+/// session is refused at critical with the reason while one already in
+/// carries on, and once the files are gone logins work again and nothing
+/// is left behind.
+#[test]
+fn new_sessions_are_refused_under_critical_memory_pressure_and_existing_ones_carry_on() {
+    // A 16 MiB heap has a budget of 14417920 bytes: warning from 15%
+    // (2.1 MiB, back to normal below 10%), critical from 40% (5.5 MiB,
+    // back below 35%). /tmp holds 6 MiB. At a 1 MiB session max an SSH
+    // session holds about 0.7 MiB, and the idle machine's sessions (the
+    // console's, the listener's armed sockets) about 0.3 MiB.
+    let keys = Keys::new("admission");
+    let mut g =
+        keys.boot("heap=16M session_max=1M tmp_size=6M pressure_warn=15 pressure_critical=40");
+    let level = |text: &str| procfs::find_field(text, "PressureLevel").map(str::to_string);
+    keys.ssh(&g, "true", None);
+    let before = g.meminfo_quiet();
+    let budget = field(&before, "HeapBudget");
+    assert_eq!(
+        field(&before, "PressureWarnBytes"),
+        (budget * 15).div_ceil(100)
+    );
+    assert_eq!(
+        field(&before, "PressureCritBytes"),
+        (budget * 40).div_ceil(100)
+    );
+    assert_eq!(level(&before).as_deref(), Some("normal"), "{before}");
+    // A session that is in before memory runs short.
+    let mut s = Interactive::start(&keys, &g);
+    s.expect("memquota$ ");
+    // Warning: a 2 MiB file (the console session's max lets it double to
+    // 2 MiB but not to 4, so the peak stays far from critical): about 21%.
+    g.run("memquota set session 3584K; yes > /tmp/a");
+    g.expect_line_since_boot("memory pressure: warning:");
+    let warning = g.run("cat /proc/meminfo");
+    assert_eq!(level(&warning).as_deref(), Some("warning"), "{warning}");
+    let used = field(&warning, "SessionBytes");
+    assert!(used >= field(&warning, "PressureWarnBytes"), "{warning}");
+    assert!(used < field(&warning, "PressureCritBytes"), "{warning}");
+    // Critical: /tmp filled to its 6 MiB, about 48%.
+    g.run("memquota set session 12M; yes > /tmp/b");
+    g.expect_line_since_boot("memory pressure: critical:");
+    let critical = g.run("cat /proc/meminfo");
+    assert_eq!(level(&critical).as_deref(), Some("critical"), "{critical}");
+    assert!(
+        field(&critical, "SessionBytes") >= field(&critical, "PressureCritBytes"),
+        "{critical}"
+    );
+    // A new session is refused and told why.
+    let out = keys.ssh(&g, "true", None);
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("kernel memory pressure is critical: sessions use")
+            && said.contains("new sessions are refused from 40%"),
+        "{out:?}"
+    );
+    // The session already in carries on.
+    s.send(b"echo still in $?\r");
+    s.expect("still in 0");
+    s.expect("memquota$ ");
+    // Back to 21%: down to warning, and new sessions are let in again.
+    g.run("rm /tmp/b");
+    g.expect_line_since_boot("memory pressure: down to warning:");
+    let out = keys.ssh(&g, "echo in", None);
+    assert_eq!(stdout(&out), "in\n", "{out:?}");
+    // All freed, about 7%: back to normal.
+    g.run("rm /tmp/a; memquota set session 1M");
+    g.expect_line_since_boot("memory pressure: back to normal:");
+    s.send(b"exit\r");
+    let status = s.child.wait().expect("ssh exits");
+    assert!(status.success(), "{status:?}");
+    let out = keys.ssh(&g, "echo in", None);
+    assert_eq!(stdout(&out), "in\n", "{out:?}");
+    // One line per change, each once.
+    let lines = g.lines_since_boot("memory pressure:");
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(": sessions use").next().unwrap_or(l))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "memory pressure: warning",
+            "memory pressure: critical",
+            "memory pressure: down to warning",
+            "memory pressure: back to normal",
+        ],
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].ends_with("new SSH sessions are refused"),
+        "{lines:#?}"
+    );
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
+    assert_eq!(level(&after).as_deref(), Some("normal"), "{after}");
+    assert_same(&before, &after, BASELINE_KEYS);
+}

@@ -10,19 +10,28 @@
 //! `tmp_size=SIZE` (most bytes of file data in `/tmp`; default a quarter of
 //! the heap), `failslab=off|every:N|random:PPM:SEED` (fault injection for
 //! the sessions' charges: every Nth, or each with probability PPM per
-//! million from SEED; default off). Sizes are [`procfs::parse_size`]'s
-//! grammar (K/M/G suffixes).
+//! million from SEED; default off), `pressure_warn=PERCENT` and
+//! `pressure_critical=PERCENT` (the shares of the heap budget the
+//! sessions may use before the console warns and before new SSH sessions
+//! are refused; defaults 75 and 85, 1 to 100, an optional `%`; see
+//! [`crate::pressure`]). Sizes are [`procfs::parse_size`]'s grammar (K/M/G
+//! suffixes).
 //!
 //! Contract: [`parse`] is pure and allocates nothing (the kernel calls it
 //! before its heap exists). Words are whitespace-separated; a bad word never
 //! fails the boot: it is reported to the caller as a [`Warning`], in the
 //! order met, and the default is kept. The last valid value of a key wins.
-//! No consistency between values (floor below heap, ...) is checked here.
+//! No consistency between values (floor below heap, ...) is checked here,
+//! except that the warning share must be below the critical one: if the
+//! last values given are not, both defaults are kept, with a warning
+//! reported after those of the words.
 
 use core::fmt;
 
 use procfs::SizeError;
 use quota::{FaultPolicy, Limit};
+
+use crate::pressure::{self, Levels, Percent};
 
 /// The emergency reserve when `emergency=` is not given: 256 KiB.
 pub const DEFAULT_EMERGENCY: usize = 256 << 10;
@@ -52,6 +61,8 @@ pub struct Params {
     pub tmp_size: usize,
     /// Fault injection for the sessions' charges.
     pub failslab: FaultPolicy,
+    /// The memory-pressure shares of the heap budget.
+    pub pressure: Levels,
 }
 
 /// A count that may be unlimited, shown as the number or `max`.
@@ -106,6 +117,22 @@ pub enum Warning<'a> {
         /// The value as written.
         value: &'a str,
     },
+    /// `pressure_warn=` or `pressure_critical=` that is not a percentage
+    /// from 1 to 100.
+    BadPercent {
+        /// The key.
+        key: &'a str,
+        /// The value as written.
+        value: &'a str,
+    },
+    /// The warning share is not below the critical one: both defaults are
+    /// kept.
+    PressureOrder {
+        /// The warning share given.
+        warn: Percent,
+        /// The critical share given.
+        critical: Percent,
+    },
 }
 
 impl fmt::Display for Warning<'_> {
@@ -129,13 +156,28 @@ impl fmt::Display for Warning<'_> {
                 f,
                 "cmdline: failslab={value}: expected off, every:N or random:PPM:SEED; keeping it off"
             ),
+            Warning::BadPercent { key, value } => write!(
+                f,
+                "cmdline: {key}={value}: not a percentage from 1 to 100; keeping the default"
+            ),
+            Warning::PressureOrder { warn, critical } => write!(
+                f,
+                "cmdline: pressure_warn={warn} is not below pressure_critical={critical}; \
+                 keeping {} and {}",
+                pressure::DEFAULT_WARN,
+                pressure::DEFAULT_CRITICAL
+            ),
         }
     }
 }
 
-/// Parses `bootargs` against RAM of `ram_bytes`, calling `warn` for each
+/// Parses `bootargs` against RAM of `ram_bytes`, calling `report` for each
 /// word not used (in order); for those the defaults are kept.
-pub fn parse<'a>(bootargs: &'a str, ram_bytes: usize, mut warn: impl FnMut(Warning<'a>)) -> Params {
+pub fn parse<'a>(
+    bootargs: &'a str,
+    ram_bytes: usize,
+    mut report: impl FnMut(Warning<'a>),
+) -> Params {
     let mut heap = None;
     let mut floor = None;
     let mut emergency = DEFAULT_EMERGENCY;
@@ -144,23 +186,33 @@ pub fn parse<'a>(bootargs: &'a str, ram_bytes: usize, mut warn: impl FnMut(Warni
     let mut tmp_size = None;
     let mut pids_max = Some(DEFAULT_PIDS_MAX);
     let mut failslab = FaultPolicy::Off;
+    let mut warn = pressure::DEFAULT_WARN;
+    let mut critical = pressure::DEFAULT_CRITICAL;
     for word in bootargs.split_ascii_whitespace() {
         let Some((key, value)) = word.split_once('=') else {
-            warn(Warning::NotKeyValue { word });
+            report(Warning::NotKeyValue { word });
             continue;
         };
         match key {
             "pids_max" => match parse_count(value) {
                 Ok(count) => pids_max = count,
-                Err(()) => warn(Warning::BadCount { value }),
+                Err(()) => report(Warning::BadCount { value }),
             },
             "failslab" => match parse_failslab(value) {
                 Some(policy) => failslab = policy,
-                None => warn(Warning::BadFailslab { value }),
+                None => report(Warning::BadFailslab { value }),
+            },
+            "pressure_warn" | "pressure_critical" => match Percent::parse(value) {
+                Some(p) if key == "pressure_warn" => warn = p,
+                Some(p) => critical = p,
+                None => report(Warning::BadPercent { key, value }),
             },
             _ => {}
         }
-        if matches!(key, "pids_max" | "failslab") {
+        if matches!(
+            key,
+            "pids_max" | "failslab" | "pressure_warn" | "pressure_critical"
+        ) {
             continue;
         }
         let size = procfs::parse_size(value.as_bytes());
@@ -175,17 +227,21 @@ pub fn parse<'a>(bootargs: &'a str, ram_bytes: usize, mut warn: impl FnMut(Warni
                 "heap" | "floor" | "emergency" | "operator_reserve" | "tmp_size",
                 Ok(Limit::Unlimited),
             ) => {
-                warn(Warning::Unlimited { key });
+                report(Warning::Unlimited { key });
             }
             (
                 "heap" | "floor" | "emergency" | "operator_reserve" | "tmp_size" | "session_max",
                 Err(error),
             ) => {
-                warn(Warning::BadValue { key, value, error });
+                report(Warning::BadValue { key, value, error });
             }
-            _ => warn(Warning::UnknownKey { key }),
+            _ => report(Warning::UnknownKey { key }),
         }
     }
+    let pressure = Levels::new(warn, critical).unwrap_or_else(|| {
+        report(Warning::PressureOrder { warn, critical });
+        Levels::DEFAULT
+    });
     let heap = heap.unwrap_or(ram_bytes / 4);
     let floor = floor.unwrap_or(heap / 8);
     Params {
@@ -197,6 +253,7 @@ pub fn parse<'a>(bootargs: &'a str, ram_bytes: usize, mut warn: impl FnMut(Warni
         pids_max,
         tmp_size: tmp_size.unwrap_or(heap / 4),
         failslab,
+        pressure,
     }
 }
 
@@ -262,16 +319,25 @@ mod tests {
                 pids_max: Some(64),
                 tmp_size: 8 << 20,
                 failslab: FaultPolicy::Off,
+                pressure: Levels::DEFAULT,
             }
         );
         assert!(warnings.is_empty());
+        assert_eq!(
+            (
+                params.pressure.warn().get(),
+                params.pressure.critical().get()
+            ),
+            (75, 85)
+        );
     }
 
     #[test]
     fn every_key_is_read() {
         let (params, warnings) = run(
             "heap=64M floor=2M emergency=512K session_max=max operator_reserve=3M \
-             pids_max=max tmp_size=1M failslab=random:10000:42",
+             pids_max=max tmp_size=1M failslab=random:10000:42 pressure_warn=30 \
+             pressure_critical=40%",
         );
         assert_eq!(
             params,
@@ -287,6 +353,7 @@ mod tests {
                     per_million: 10_000,
                     seed: 42
                 },
+                pressure: Levels::new(percent(30), percent(40)).unwrap(),
             }
         );
         assert!(warnings.is_empty());
@@ -328,6 +395,76 @@ mod tests {
         assert_eq!(
             run("tmp_size=max").1,
             vec![Warning::Unlimited { key: "tmp_size" }]
+        );
+    }
+
+    fn percent(n: u8) -> Percent {
+        Percent::new(n).unwrap()
+    }
+
+    #[test]
+    fn pressure_levels() {
+        let levels = |args| run(args).0.pressure;
+        assert_eq!(
+            levels("pressure_warn=50"),
+            Levels::new(percent(50), percent(85)).unwrap()
+        );
+        assert_eq!(
+            levels("pressure_critical=100 pressure_warn=1%"),
+            Levels::new(percent(1), percent(100)).unwrap()
+        );
+        // The last values decide: 90 then 80 is below 85.
+        assert_eq!(
+            levels("pressure_warn=90 pressure_warn=80"),
+            Levels::new(percent(80), percent(85)).unwrap()
+        );
+        for bad in ["0", "101", "", "x", "50.5", "-1", "max", "4M"] {
+            for key in ["pressure_warn", "pressure_critical"] {
+                let word = alloc::format!("{key}={bad}");
+                let (params, warnings) = run(&word);
+                assert_eq!(params.pressure, Levels::DEFAULT, "{word}");
+                assert_eq!(
+                    warnings,
+                    vec![Warning::BadPercent { key, value: bad }],
+                    "{word}"
+                );
+            }
+        }
+        assert_eq!(
+            run("pressure_warn=abc").1[0].to_string(),
+            "cmdline: pressure_warn=abc: not a percentage from 1 to 100; keeping the default"
+        );
+    }
+
+    #[test]
+    fn a_warning_share_not_below_the_critical_one_keeps_both_defaults() {
+        for (args, warn, critical) in [
+            ("pressure_warn=90", 90, 85),
+            ("pressure_critical=70", 75, 70),
+            ("pressure_warn=60 pressure_critical=60", 60, 60),
+        ] {
+            let (params, warnings) = run(args);
+            assert_eq!(params.pressure, Levels::DEFAULT, "{args}");
+            assert_eq!(
+                warnings,
+                vec![Warning::PressureOrder {
+                    warn: percent(warn),
+                    critical: percent(critical)
+                }],
+                "{args}"
+            );
+        }
+        // Reported after the words' own warnings.
+        let (_, warnings) = run("pressure_warn=95 bogus");
+        let lines: Vec<_> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "cmdline: ignoring 'bogus': expected key=value".to_string(),
+                "cmdline: pressure_warn=95% is not below pressure_critical=85%; \
+                 keeping 75% and 85%"
+                    .to_string(),
+            ]
         );
     }
 

@@ -10,6 +10,9 @@
 //!   [`cmdline::Params`], reporting bad words as typed warnings.
 //! - [`seconds`]: `sleep`'s argument (`2`, `0.5`) into timer ticks.
 //! - [`oom`]: the limit the out-of-memory report suggests.
+//! - [`pressure`]: the memory-pressure level (normal, warning, critical)
+//!   from the sessions' usage of the heap budget, with hysteresis, and
+//!   the lines that report it.
 //!
 //! Every function here is total: malformed input gives an error or a
 //! warning, never a panic, and arithmetic on input is checked or
@@ -30,5 +33,6 @@ extern crate std;
 pub mod cmdline;
 pub mod line_editor;
 pub mod oom;
+pub mod pressure;
 pub mod seconds;
 pub mod shell_parse;

@@ -70,6 +70,7 @@ pub(super) fn render(
                 pids_max: procfs::PidsMax::from_count(crate::cmdline::pids_max())
                     .unwrap_or(procfs::PidsMax::UNLIMITED),
                 faults: ACCOUNTS.fault_policy(),
+                pressure: crate::pressure::view(),
             };
             write!(out, "{view}")
         }

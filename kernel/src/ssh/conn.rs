@@ -266,6 +266,15 @@ fn serve(
         account: IrqMutex::new(Some(me.account_id())),
         terms: IrqMutex::new(Vec::new()),
     });
+    // Admission control: under critical memory pressure a new session is
+    // refused and told why; the sessions already in carry on.
+    if let Some(why) = crate::pressure::refusal() {
+        let _ = shared.with(|c, _| {
+            let _ = c.disconnect(&why.to_string());
+            shared.stream.try_write(c.output())
+        });
+        return 0;
+    }
     let mut pump = Pump {
         pending: Vec::new(),
         last_poll: time::ticks(),
