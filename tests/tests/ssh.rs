@@ -620,3 +620,58 @@ fn new_sessions_are_refused_under_critical_memory_pressure_and_existing_ones_car
     assert_eq!(level(&after).as_deref(), Some("normal"), "{after}");
     assert_same(&before, &after, BASELINE_KEYS);
 }
+
+/// `ssh ... yes` at a 1 MiB session limit: output faster than the client
+/// reads fills the session, and the kernel must carry on whatever the
+/// session's fate (this once halted the kernel: an allocation refused
+/// while the connection's lock masked interrupts). Afterwards the console
+/// answers, a new login works, and nothing is left behind.
+#[test]
+fn an_outbound_flood_at_a_1_mib_limit_never_halts_the_kernel() {
+    let keys = Keys::new("outflood");
+    let mut g = keys.boot("session_max=1M");
+    keys.ssh(&g, "true", None);
+    let before = g.meminfo_quiet();
+    let mut yes = Command::new("ssh")
+        .args(["-p", &g.ssh_port().to_string(), "-i"])
+        .arg(keys.dir.join("user"))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "user@127.0.0.1",
+            "yes",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ssh yes");
+    let mut out = yes.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = 0usize;
+        while got < 8 << 20 {
+            match std::io::Read::read(&mut out, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        got
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let _ = yes.kill();
+    let _ = yes.wait();
+    let got = reader.join().expect("reader");
+    eprintln!("{got} bytes of yes arrived");
+    assert_eq!(g.run("echo alive"), "alive\n");
+    let out = keys.ssh(&g, "echo fine", None);
+    assert_eq!(stdout(&out), "fine\n", "{out:?}");
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
+    assert_same(&before, &after, BASELINE_KEYS);
+}

@@ -17,7 +17,6 @@ use crate::heap::{self, ACCOUNTS};
 use crate::net::{self, tcp::TcpStream};
 use crate::proc::{self, ExitStatus, Process, Spawn};
 use crate::sched::Stop;
-use crate::sync::IrqMutex;
 use crate::tty::Terminal;
 use crate::{rng, time};
 
@@ -65,26 +64,42 @@ impl sshd::Headroom for KernelHost<'_> {
 }
 
 /// A connection as its threads share it.
+///
+/// Its locks are spin locks that neither mask interrupts nor count as
+/// kernel locks, and a waiter yields: the connection's work (crypto,
+/// buffers) allocates, charged to the session, and an allocation that
+/// must fail then unwinds the process that made it, releasing the lock,
+/// instead of halting the kernel, as a failure under a kernel lock must.
 pub(super) struct Shared {
-    conn: IrqMutex<Connection>,
+    conn: spin::Mutex<Connection>,
     stream: TcpStream,
     /// Bumped whenever something a waiter may be waiting for changed.
     changes: AtomicU64,
-    account: IrqMutex<Option<AccountId>>,
+    /// The session's account.
+    account: AccountId,
     /// The channels' terminals, for Ctrl-C (taken before `conn`).
-    terms: IrqMutex<Vec<(ChannelId, Weak<ChannelTerminal>)>>,
+    terms: spin::Mutex<Vec<(ChannelId, Weak<ChannelTerminal>)>>,
+}
+
+/// Takes `lock`, giving the CPU to others while someone else holds it.
+fn lock<T>(lock: &spin::Mutex<T>) -> spin::MutexGuard<'_, T> {
+    loop {
+        if let Some(guard) = lock.try_lock() {
+            return guard;
+        }
+        crate::sched::yield_now();
+    }
 }
 
 impl Shared {
     /// Runs `f` on the connection with a host for the session.
     pub(super) fn with<R>(&self, f: impl FnOnce(&mut Connection, &mut KernelHost<'_>) -> R) -> R {
-        let account = *self.account.lock();
-        let terms = self.terms.lock();
+        let terms = lock(&self.terms);
         let mut host = KernelHost {
-            account,
+            account: Some(self.account),
             terms: &terms,
         };
-        f(&mut self.conn.lock(), &mut host)
+        f(&mut lock(&self.conn), &mut host)
     }
 
     pub(super) fn changes(&self) -> u64 {
@@ -260,11 +275,11 @@ fn serve(
     };
     let conn = Connection::new(config.clone(), &mut host);
     let shared = Arc::new(Shared {
-        conn: IrqMutex::new(conn),
+        conn: spin::Mutex::new(conn),
         stream,
         changes: AtomicU64::new(0),
-        account: IrqMutex::new(Some(me.account_id())),
-        terms: IrqMutex::new(Vec::new()),
+        account: me.account_id(),
+        terms: spin::Mutex::new(Vec::new()),
     });
     // Admission control: under critical memory pressure a new session is
     // refused and told why; the sessions already in carry on.
@@ -389,7 +404,7 @@ fn handle(
             });
             match proc::spawn(spawn, body) {
                 Ok(process) => {
-                    shared.terms.lock().push((channel, Arc::downgrade(&term)));
+                    lock(&shared.terms).push((channel, Arc::downgrade(&term)));
                     channels.insert(channel, Chan { process, term });
                 }
                 Err(e) => {
@@ -442,7 +457,7 @@ fn reap(me: &Arc<Process>, shared: &Shared, channels: &mut BTreeMap<ChannelId, C
             },
         };
         shared.with(|c, _| c.exit(channel, exit));
-        shared.terms.lock().retain(|(c, _)| *c != channel);
+        lock(&shared.terms).retain(|(c, _)| *c != channel);
         false
     });
     if any {
