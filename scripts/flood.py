@@ -17,7 +17,7 @@ Run through scripts/flood.sh, which builds the kernel and installs matplotlib.
 import argparse
 import atexit
 import os
-import re
+import select
 import socket
 import subprocess
 import sys
@@ -161,19 +161,32 @@ def inbound(guest, keys, size, sample):
 
 
 def outbound(guest, keys, size):
-    """Reads `size` bytes of `yes` from the guest; returns seconds."""
+    """Reads `size` bytes of `yes` from the guest; returns (bytes, seconds):
+    fewer bytes if the output stopped for 10 s or ended."""
     ssh = subprocess.Popen(ssh_args(guest, keys, "yes"), stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    start, got = time.monotonic(), 0
-    while got < size:
-        data = ssh.stdout.read1(1 << 16)
+    start = last = time.monotonic()
+    got = 0
+    while got < size and time.monotonic() - last < 10:
+        ready, _, _ = select.select([ssh.stdout], [], [], 1)
+        if not ready:
+            continue
+        data = os.read(ssh.stdout.fileno(), 1 << 16)
         if not data:
-            sys.exit("flood.py: yes ended early")
+            break
         got += len(data)
-    elapsed = time.monotonic() - start
+        last = time.monotonic()
+    elapsed = last - start
     ssh.kill()
     ssh.wait()
-    return elapsed
+    return got, elapsed
+
+
+def report_outbound(what, got, seconds, size):
+    if got < size:
+        print(f"outbound {what}: STOPPED after {got} bytes (the session ended or stalled)")
+    else:
+        print(f"outbound {what}: {got / (1 << 20) / seconds:.1f} MiB/s")
 
 
 def plot(samples, limit_text, mib, png):
@@ -227,14 +240,12 @@ def main():
         seconds, _ = inbound(guest, keys, size, sample=False)
         print(f"inbound at session max {a.limit}: {a.mib} MiB in {seconds:.2f} s = "
               f"{a.mib / seconds:.1f} MiB/s")
-        out = outbound(guest, keys, size)
-        print(f"outbound at session max {a.limit}: {a.mib / out:.1f} MiB/s")
+        report_outbound(f"at session max {a.limit}", *outbound(guest, keys, size), size)
         guest.stop()
         guest, _ = boot(a.elf, "session_max=max", keys)
         seconds, _ = inbound(guest, keys, size, sample=False)
         print(f"inbound, no session limit: {a.mib / seconds:.1f} MiB/s")
-        out = outbound(guest, keys, size)
-        print(f"outbound, no session limit: {a.mib / out:.1f} MiB/s")
+        report_outbound("with no session limit", *outbound(guest, keys, size), size)
         guest.stop()
     plot(samples, a.limit, a.mib, a.png)
     print(f"plot: {a.png}")

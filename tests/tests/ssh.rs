@@ -621,17 +621,9 @@ fn new_sessions_are_refused_under_critical_memory_pressure_and_existing_ones_car
     assert_same(&before, &after, BASELINE_KEYS);
 }
 
-/// `ssh ... yes` at a 1 MiB session limit: output faster than the client
-/// reads fills the session, and the kernel must carry on whatever the
-/// session's fate (this once halted the kernel: an allocation refused
-/// while the connection's lock masked interrupts). Afterwards the console
-/// answers, a new login works, and nothing is left behind.
-#[test]
-fn an_outbound_flood_at_a_1_mib_limit_never_halts_the_kernel() {
-    let keys = Keys::new("outflood");
-    let mut g = keys.boot("session_max=1M");
-    keys.ssh(&g, "true", None);
-    let before = g.meminfo_quiet();
+/// `ssh ... yes`, read by the client for `want` bytes or until the output
+/// stops for 5 s; returns how many arrived.
+fn outbound(keys: &Keys, g: &Guest, want: usize) -> usize {
     let mut yes = Command::new("ssh")
         .args(["-p", &g.ssh_port().to_string(), "-i"])
         .arg(keys.dir.join("user"))
@@ -653,25 +645,56 @@ fn an_outbound_flood_at_a_1_mib_limit_never_halts_the_kernel() {
         .spawn()
         .expect("ssh yes");
     let mut out = yes.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut buf = vec![0u8; 1 << 16];
-        let mut got = 0usize;
-        while got < 8 << 20 {
-            match std::io::Read::read(&mut out, &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
+        while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+            if n == 0 || tx.send(n).is_err() {
+                break;
             }
         }
-        got
     });
-    std::thread::sleep(Duration::from_secs(5));
+    let mut got = 0;
+    while got < want {
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(n) => got += n,
+            Err(_) => break,
+        }
+    }
     let _ = yes.kill();
     let _ = yes.wait();
-    let got = reader.join().expect("reader");
-    eprintln!("{got} bytes of yes arrived");
-    assert_eq!(g.run("echo alive"), "alive\n");
-    let out = keys.ssh(&g, "echo fine", None);
+    got
+}
+
+/// `ssh ... yes`: at a 1 MiB session limit the output flows (8 MiB read);
+/// at a limit too small for it the session is refused memory, and the
+/// kernel carries on (this once halted the kernel: an allocation refused
+/// while the connection's lock masked interrupts). Afterwards the console
+/// answers, a new login works, and nothing is left behind.
+#[test]
+fn an_outbound_flood_flows_at_1_mib_and_never_halts_the_kernel() {
+    const WANT: usize = 8 << 20;
+    let keys = Keys::new("outflood");
+    let mut g = keys.boot("session_max=1M");
+    keys.ssh(&g, "true", None);
+    let before = g.meminfo_quiet();
+    let got = outbound(&keys, &g, WANT);
+    assert!(
+        got >= WANT,
+        "only {got} bytes of yes arrived at a 1 MiB limit"
+    );
+    // Too small for the output path: the session runs out, the kernel not.
+    let mut small = keys.boot("session_max=400K");
+    keys.ssh(&small, "true", None);
+    let baseline = small.meminfo_quiet();
+    let got = outbound(&keys, &small, WANT);
+    eprintln!("{got} bytes of yes arrived at a 400 KiB limit");
+    assert_eq!(small.run("echo alive"), "alive\n");
+    let out = keys.ssh(&small, "echo fine", None);
     assert_eq!(stdout(&out), "fine\n", "{out:?}");
+    let after = small.meminfo_settled(&baseline, BASELINE_KEYS);
+    assert_same(&baseline, &after, BASELINE_KEYS);
+    drop(small);
     let after = g.meminfo_settled(&before, BASELINE_KEYS);
     assert_same(&before, &after, BASELINE_KEYS);
 }

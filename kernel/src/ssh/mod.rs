@@ -141,7 +141,12 @@ pub fn start(fw_cfg: Option<usize>) -> bool {
             authorized_keys: authorized,
             password: None,
         };
-        Some(Arc::new(sshd::Config::new(host_key, credentials)))
+        let mut config = sshd::Config::new(host_key, credentials);
+        // A quarter of the session's headroom for stdin windows, not half:
+        // the rest holds the connection's own buffers, its commands and
+        // their output (a command that floods out needs that room).
+        config.window.share_percent = 25;
+        Some(Arc::new(config))
     });
     let Some(config) = config else {
         kprintln!("sshd: no host key or authorized keys in fw_cfg: not started");
