@@ -48,7 +48,8 @@ impl fmt::Display for FsError {
             FsError::ReadOnly => f.write_str("read-only file"),
             FsError::NoMemory(why) => write!(f, "{why}"),
             FsError::Invalid(e) => write!(f, "{e}"),
-            FsError::Permission(e) => write!(f, "permission denied: {e}"),
+            // The error says "permission denied" itself.
+            FsError::Permission(e) => write!(f, "{e}"),
             FsError::NotOwner => f.write_str("permission denied: another session's file"),
             FsError::NoSpace { max } => write!(f, "no space: /tmp holds at most {max} files"),
             FsError::NameTooLong { max } => {
