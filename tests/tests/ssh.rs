@@ -698,3 +698,62 @@ fn an_outbound_flood_flows_at_1_mib_and_never_halts_the_kernel() {
     let after = g.meminfo_settled(&before, BASELINE_KEYS);
     assert_same(&before, &after, BASELINE_KEYS);
 }
+
+/// `ssh ... yes` read slowly by the client, then cut: the session's
+/// memory stays within its max throughout (the command blocks at a safe
+/// point once its bounded, charged output buffer is full), and teardown
+/// leaves nothing behind.
+#[test]
+fn a_slowly_read_outbound_flood_stays_bounded_and_is_cut_cleanly() {
+    const MAX: u64 = 1 << 20;
+    let keys = Keys::new("slowread");
+    let mut g = keys.boot("session_max=1M");
+    keys.ssh(&g, "true", None);
+    let before = g.meminfo_quiet();
+    let mut yes = Command::new("ssh")
+        .args(["-p", &g.ssh_port().to_string(), "-i"])
+        .arg(keys.dir.join("user"))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "user@127.0.0.1",
+            "yes",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ssh yes");
+    let mut out = yes.stdout.take().expect("piped");
+    // 16 KiB every 100 ms: far slower than `yes` writes.
+    let mut got = 0;
+    let mut buf = [0u8; 16 << 10];
+    let mut highest = 0;
+    for _ in 0..30 {
+        got += std::io::Read::read(&mut out, &mut buf).expect("read");
+        std::thread::sleep(Duration::from_millis(100));
+        let table = g.run("memquota");
+        // The flooding session's row: a session other than the console's.
+        for line in table.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.last() == Some(&"session") && f.get(2) == f.get(3) && f.get(3) != Some(&"1") {
+                let current: u64 = f[4].parse().expect("current");
+                let peak: u64 = f[7].parse().expect("peak");
+                assert!(peak <= MAX, "session peak {peak} over its max:\n{table}");
+                highest = highest.max(current);
+            }
+        }
+    }
+    eprintln!("{got} bytes read slowly; the session's current reached {highest}");
+    assert!(got > 0 && highest > 0, "no output or no session seen");
+    let _ = yes.kill();
+    let _ = yes.wait();
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
+    assert_same(&before, &after, BASELINE_KEYS);
+}
