@@ -122,6 +122,18 @@ fn halt_with(what: &str) -> ! {
     halt();
 }
 
+/// Prints the return addresses on this stack (`nm -n` on the kernel ELF
+/// names them).
+fn print_backtrace() {
+    let mut frames = [0usize; 24];
+    let n = crate::arch::unwind::backtrace(&mut frames);
+    crate::kprint!("backtrace (nm -n the kernel ELF):");
+    for ip in &frames[..n] {
+        crate::kprint!(" {ip:#x}");
+    }
+    kprintln!();
+}
+
 /// A CPU exception the kernel cannot handle.
 pub fn fatal_exception(fault: &Fault) -> ! {
     if HALTING.swap(true, Relaxed) {
@@ -181,7 +193,14 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         park();
     }
     kprintln!("\nKERNEL PANIC: {info}");
-    kprintln!("thread: {}", crate::sched::current_name());
+    kprintln!(
+        "thread: {} (kernel locks held: {}, in an interrupt: {}, interrupts were masked: {})",
+        crate::sched::current_name(),
+        cpu.lock_depth(),
+        cpu.in_interrupt.load(Relaxed),
+        crate::arch::irq_mask::was_masked(saved)
+    );
+    print_backtrace();
     report_heap();
     halt();
 }

@@ -757,3 +757,24 @@ fn a_slowly_read_outbound_flood_stays_bounded_and_is_cut_cleanly() {
     let after = g.meminfo_settled(&before, BASELINE_KEYS);
     assert_same(&before, &after, BASELINE_KEYS);
 }
+
+/// A session that lowers its own `max` below what it holds (its
+/// connection's buffers included) is refused memory from then on: its
+/// commands fail or are killed, its connection may end, and the kernel
+/// carries on. (This once halted the kernel: the connection copied a
+/// child's exit report under a lock, charged to the session, and the
+/// refused allocation could not be unwound there.)
+#[test]
+fn lowering_a_sessions_max_below_its_use_never_halts_the_kernel() {
+    let keys = Keys::new("lower");
+    let mut g = keys.boot("");
+    keys.ssh(&g, "true", None);
+    let before = g.meminfo_quiet();
+    let out = keys.ssh(&g, "memquota set session 1M; cat /proc/self/memquota", None);
+    eprintln!("{out:?}");
+    assert_eq!(g.run("echo alive"), "alive\n");
+    let again = keys.ssh(&g, "echo fine", None);
+    assert_eq!(stdout(&again), "fine\n", "{again:?}");
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
+    assert_same(&before, &after, BASELINE_KEYS);
+}

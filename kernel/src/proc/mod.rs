@@ -174,9 +174,24 @@ impl Process {
         self.account.is_none()
     }
 
-    /// Its state now.
+    /// Its state now. The copy (an exit report holds text) is charged to
+    /// the kernel: it is made under the state's lock, where an allocation
+    /// refused over the caller's limit would halt the kernel.
     pub fn state(&self) -> ProcState {
-        self.state.lock().clone()
+        crate::heap::as_kernel(|| self.state.lock().clone())
+    }
+
+    /// Whether it has exited: allocates nothing, so it may be asked under
+    /// a lock or in a wait condition (IRQs masked), where an allocation
+    /// refused over the asker's limit would halt the kernel.
+    pub fn has_exited(&self) -> bool {
+        matches!(*self.state.lock(), ProcState::Exited(_))
+    }
+
+    /// Whether it is running (neither exited nor exiting): allocates
+    /// nothing, as [`Process::has_exited`].
+    pub fn is_live(&self) -> bool {
+        matches!(*self.state.lock(), ProcState::Live)
     }
 
     /// A snapshot of its account.

@@ -273,7 +273,7 @@ fn finish(process: &Arc<Process>, status: ExitStatus) {
     if process.is_leader() {
         process.session.ended.store(true, Relaxed);
     }
-    let parent_alive = find(process.ppid).is_some_and(|p| matches!(p.state(), ProcState::Live));
+    let parent_alive = find(process.ppid).is_some_and(|p| p.is_live());
     if process.is_leader() {
         for other in list() {
             if other.session.sid == process.session.sid && other.pid != process.pid {
@@ -284,7 +284,7 @@ fn finish(process: &Arc<Process>, status: ExitStatus) {
     // Nobody will wait for children that already exited; those still
     // running reap themselves, since their parent is no longer live.
     for child in list() {
-        if child.ppid == process.pid && matches!(child.state(), ProcState::Exited(_)) {
+        if child.ppid == process.pid && child.has_exited() {
             reap(child.pid);
         }
     }

@@ -349,11 +349,7 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
             handle(me, shared, &mut channels, event);
         }
         let reaped = reap(me, shared, &mut channels);
-        let exited = || {
-            channels
-                .values()
-                .any(|c| matches!(c.process.state(), proc::ProcState::Exited(_)))
-        };
+        let exited = || channels.values().any(|c| c.process.has_exited());
         if !moved && !reaped && Pump::wait(shared, seen, exited).is_err() {
             break;
         }

@@ -29,7 +29,8 @@ use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use unwinding::abi::{
-    _Unwind_DeleteException, _Unwind_RaiseException, UnwindException, UnwindReasonCode,
+    _Unwind_Backtrace, _Unwind_DeleteException, _Unwind_GetIP, _Unwind_RaiseException,
+    UnwindContext, UnwindException, UnwindReasonCode,
 };
 
 /// The exception class of the kernel's unwinds ("MQKERNEL").
@@ -177,4 +178,29 @@ pub fn catch<F: FnOnce() -> R, R>(f: F) -> Result<R, Caught> {
         (Some(r), _) => Ok(r),
         (None, caught) => Err(caught.unwrap_or(Caught { ours: false })),
     }
+}
+
+/// Return addresses on this stack, innermost first, up to `out.len()`:
+/// the panic report prints them (`nm -n` on the kernel ELF names them).
+/// Returns how many were written. Reads `.eh_frame` only; changes nothing.
+pub fn backtrace(out: &mut [usize]) -> usize {
+    struct Trace<'a> {
+        out: &'a mut [usize],
+        len: usize,
+    }
+    extern "C" fn frame(ctx: &UnwindContext<'_>, arg: *mut core::ffi::c_void) -> UnwindReasonCode {
+        // SAFETY: `arg` is the `Trace` passed below, alive and not aliased
+        // for the whole `_Unwind_Backtrace` call, which runs this callback
+        // on this thread only.
+        let trace = unsafe { &mut *arg.cast::<Trace<'_>>() };
+        if trace.len == trace.out.len() {
+            return UnwindReasonCode::END_OF_STACK;
+        }
+        trace.out[trace.len] = _Unwind_GetIP(ctx);
+        trace.len += 1;
+        UnwindReasonCode::NO_REASON
+    }
+    let mut trace = Trace { out, len: 0 };
+    let _ = _Unwind_Backtrace(frame, (&raw mut trace).cast());
+    trace.len
 }

@@ -62,7 +62,7 @@ pub(super) fn kill(ctx: &mut Ctx<'_>) -> Result<i32, Abort> {
             // Give the target up to a second to reach its safe point and
             // exit, so the shell reports it before its next prompt.
             for _ in 0..TICK_HZ {
-                if proc::find(pid).is_none_or(|p| matches!(p.state(), ProcState::Exited(_))) {
+                if proc::find(pid).is_none_or(|p| p.has_exited()) {
                     break;
                 }
                 ctx.sleep(1)?;
