@@ -355,12 +355,14 @@ fn idle_unauthenticated_connections_are_capped_and_cannot_keep_a_login_out() {
     // The kernel's `ssh::MAX_STARTUPS` and `PREAUTH_BYTES`.
     const MAX_STARTUPS: usize = 10;
     const PREAUTH_BYTES: u64 = 160 << 10;
+    const PEERS: usize = 40;
     let keys = Keys::new("preauth");
     let mut g = keys.boot("");
     keys.ssh(&g, "true", None);
     let before = g.meminfo_quiet();
-    // Twenty peers send a version line, then nothing: a held-open crowd.
-    let mut idle: Vec<_> = (0..20)
+    // Forty peers (more than the kernel has sockets) send a version line,
+    // then nothing: a held-open crowd.
+    let mut idle: Vec<_> = (0..PEERS)
         .map(|_| {
             let s = raw_peer(&g, b"SSH-2.0-idle\r\n");
             std::thread::sleep(Duration::from_millis(100));
@@ -390,8 +392,8 @@ fn idle_unauthenticated_connections_are_capped_and_cannot_keep_a_login_out() {
         }
     }
     assert!(
-        evicted > 20 - MAX_STARTUPS,
-        "only {evicted} of 20 idle peers were closed"
+        evicted > PEERS - MAX_STARTUPS,
+        "only {evicted} of {PEERS} idle peers were closed"
     );
     drop(idle);
     let after = g.meminfo_settled(&before, BASELINE_KEYS);

@@ -49,7 +49,7 @@ pub const MAX_SOCKETS: usize = 32;
 
 /// How long a closed connection may take to finish its goodbye before it
 /// is reset and its buffers freed.
-const LINGER_MS: u64 = 10_000;
+pub const LINGER_MS: u64 = 10_000;
 
 /// Socket users the wait queue has room for from the start: every thread
 /// there can be (8 bytes each), so it never grows, and the heap's figures

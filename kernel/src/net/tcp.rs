@@ -24,6 +24,7 @@
 //! [`NetError::Stop`] when its thread must stop.
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use quota::Account;
 use smoltcp::iface::{SocketHandle, SocketSet};
@@ -206,7 +207,11 @@ impl Listener {
             })
             .ok_or(NetError::Down)?;
             if alive {
-                return Ok((TcpStream { handle }, account));
+                let stream = TcpStream {
+                    handle,
+                    linger_ms: AtomicU64::new(LINGER_MS),
+                };
+                return Ok((stream, account));
             }
         }
     }
@@ -257,6 +262,9 @@ pub struct Status {
 /// buffers are freed once the close completes, or after a linger time.
 pub struct TcpStream {
     handle: SocketHandle,
+    /// How long a close may wait for the peer before a reset
+    /// ([`TcpStream::set_linger_ms`]).
+    linger_ms: AtomicU64,
 }
 
 impl TcpStream {
@@ -366,6 +374,14 @@ impl TcpStream {
         Ok(())
     }
 
+    /// How long closing may wait for the peer to finish before the
+    /// connection is reset and its buffers freed (default [`LINGER_MS`]):
+    /// shorter for connections nobody vouches for yet, so that peers that
+    /// never finish closing cannot keep sockets (and their memory) taken.
+    pub fn set_linger_ms(&self, ms: u64) {
+        self.linger_ms.store(ms, Ordering::Relaxed);
+    }
+
     /// Sends FIN once what was written has gone: the peer reads the end.
     /// Reading goes on.
     pub fn shutdown_write(&self) {
@@ -376,7 +392,8 @@ impl TcpStream {
 
 impl Drop for TcpStream {
     fn drop(&mut self) {
-        let deadline = super::now_ms().saturating_add(LINGER_MS);
+        let linger = self.linger_ms.load(Ordering::Relaxed);
+        let deadline = super::now_ms().saturating_add(linger);
         with(|net| {
             net.sockets.get_mut::<tcp::Socket>(self.handle).close();
             let orphan = Orphan {

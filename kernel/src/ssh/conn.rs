@@ -221,6 +221,7 @@ pub(super) fn start(
     stream: TcpStream,
     account: quota::Account<'static>,
     startup: &'static super::Startup,
+    since: u64,
 ) -> Result<(), proc::ProcError> {
     let spawn = Spawn {
         name: "sshd".into(),
@@ -233,7 +234,7 @@ pub(super) fn start(
         notify: None,
     };
     let body: proc::Body = alloc::boxed::Box::new(move |me| {
-        let mut place = Place(Some(startup));
+        let mut place = Place(Some((startup, since)));
         Ok(serve(me, &config, stream, &mut place))
     });
     proc::spawn_session_in(spawn, account, super::LEADER_STACK, body).map(|_| ())
@@ -241,16 +242,17 @@ pub(super) fn start(
 
 /// A connection's place among those waiting to log in, left at login or
 /// when it ends, whichever comes first (then it may be another's).
-struct Place(Option<&'static super::Startup>);
+struct Place(Option<(&'static super::Startup, u64)>);
 
 impl Place {
     fn evicted(&self) -> bool {
-        self.0.is_some_and(super::Startup::evicted)
+        self.0
+            .is_some_and(|(startup, since)| startup.evicted(since))
     }
 
     fn leave(&mut self) {
-        if let Some(startup) = self.0.take() {
-            startup.leave();
+        if let Some((startup, since)) = self.0.take() {
+            startup.leave(since);
         }
     }
 }
@@ -281,6 +283,7 @@ fn serve(
         account: me.account_id(),
         terms: spin::Mutex::new(Vec::new()),
     });
+    shared.stream.set_linger_ms(super::PREAUTH_LINGER_MS);
     // Admission control: under critical memory pressure a new session is
     // refused and told why; the sessions already in carry on.
     if let Some(why) = crate::pressure::refusal() {
@@ -317,6 +320,7 @@ fn serve(
             // What came with the login is the session's to handle.
             events.drain(..=at);
             place.leave();
+            shared.stream.set_linger_ms(crate::net::LINGER_MS);
             let _ = ACCOUNTS.set_max(me.account_id(), crate::cmdline::session_max());
             shared.bump();
             return session(me, &shared, pump, events);

@@ -45,6 +45,10 @@ const BUFFERS: Buffers = Buffers {
     tx: 16 << 10,
 };
 
+/// Sockets kept listening (smoltcp has no SYN queue: a SYN that finds
+/// none armed is reset), each with its buffers charged to its own account.
+const BACKLOG: usize = 8;
+
 /// Connections accepted but not yet logged in, at most.
 pub const MAX_STARTUPS: usize = 10;
 
@@ -79,16 +83,27 @@ static STARTUPS: [Startup; MAX_STARTUPS] = [const {
 }; MAX_STARTUPS];
 
 impl Startup {
-    /// Whether the listener asked this connection to end.
-    pub(crate) fn evicted(&self) -> bool {
-        self.state.load(Relaxed) == EVICT
+    /// Whether the listener asked the connection that took this place at
+    /// `since` to end.
+    pub(crate) fn evicted(&self, since: u64) -> bool {
+        self.since.load(Relaxed) == since && self.state.load(Relaxed) == EVICT
     }
 
-    /// The connection logged in or ended: the place is free.
-    pub(crate) fn leave(&self) {
-        self.state.store(FREE, Relaxed);
+    /// The connection that took this place at `since` logged in or ended:
+    /// the place is free, unless it has gone to another connection since
+    /// (an evicted one that took long to leave).
+    pub(crate) fn leave(&self, since: u64) {
+        if self.since.load(Relaxed) == since {
+            let _ = self
+                .state
+                .fetch_update(Relaxed, Relaxed, |s| (s != FREE).then_some(FREE));
+        }
     }
 }
+
+/// Before login a connection's close waits this long for the peer, then
+/// resets: peers that never finish closing cannot keep sockets taken.
+pub const PREAUTH_LINGER_MS: u64 = 500;
 
 /// A place for a new connection: a free one, or else the oldest waiting
 /// connection's, which is told to end (and given a moment to go).
@@ -109,7 +124,7 @@ fn take_startup(since: u64) -> &'static Startup {
     place
 }
 
-/// Ends a waiting connection and gives it a moment to go.
+/// Ends a waiting connection and gives it a moment (at most 200 ms) to go.
 fn evict(oldest: &Startup) {
     if oldest
         .state
@@ -119,7 +134,7 @@ fn evict(oldest: &Startup) {
         return;
     }
     crate::net::kick();
-    let until = crate::time::ticks() + crate::time::TICK_HZ;
+    let until = crate::time::ticks() + crate::time::TICK_HZ / 5;
     while oldest.state.load(Relaxed) != FREE && crate::time::ticks() < until {
         let _ = sched::sleep_until(crate::time::ticks() + 1);
     }
@@ -190,7 +205,7 @@ fn connection_account() -> Result<quota::Account<'static>, NetError> {
 
 /// Accepts connections and starts each one's session leader.
 fn listen(config: &Arc<sshd::Config>) {
-    let mut listener = match tcp::listen(PORT, 4) {
+    let mut listener = match tcp::listen(PORT, BACKLOG) {
         Ok(l) => l,
         Err(e) => {
             kprintln!("sshd: cannot listen: {e:?}");
@@ -205,8 +220,8 @@ fn listen(config: &Arc<sshd::Config>) {
         };
         accepted += 1;
         let startup = take_startup(accepted);
-        if let Err(e) = conn::start(config.clone(), stream, account, startup) {
-            startup.leave();
+        if let Err(e) = conn::start(config.clone(), stream, account, startup, accepted) {
+            startup.leave(accepted);
             kprintln!("sshd: cannot start a connection: {e}");
         }
     }
