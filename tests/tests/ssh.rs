@@ -773,7 +773,12 @@ fn lowering_a_sessions_max_below_its_use_never_halts_the_kernel() {
     keys.ssh(&g, "true", None);
     let before = g.meminfo_quiet();
     let out = keys.ssh(&g, "memquota set session 1M; cat /proc/self/memquota", None);
-    eprintln!("{out:?}");
+    // The client is told why its session ended.
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("the session ran out of memory") || said.contains("the session was stopped"),
+        "{out:?}"
+    );
     assert_eq!(g.run("echo alive"), "alive\n");
     let again = keys.ssh(&g, "echo fine", None);
     assert_eq!(stdout(&again), "fine\n", "{again:?}");

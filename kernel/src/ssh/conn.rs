@@ -340,6 +340,13 @@ struct Chan {
 
 /// The logged-in session: serves the connection, one child per channel.
 fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: Vec<Event>) -> i32 {
+    // However the leader ends, the client is told why (a no-op if the
+    // connection already closed): if an allocation it could not have
+    // unwinds it, the session ran out of memory.
+    let mut farewell = Farewell {
+        shared,
+        why: Some("the session ran out of memory: its limit leaves the connection no room"),
+    };
     let mut channels: BTreeMap<ChannelId, Chan> = BTreeMap::new();
     loop {
         let seen = shared.changes();
@@ -347,6 +354,8 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
         // session's limit: its commands may be killed for memory, the
         // connection that reports it must not be.
         let Ok(moved) = heap::fallible(|| pump.run(shared, &mut events)) else {
+            // The peer or the connection ended it.
+            farewell.why = None;
             break;
         };
         for event in events.drain(..) {
@@ -355,6 +364,7 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
         let reaped = reap(me, shared, &mut channels);
         let exited = || channels.values().any(|c| c.process.has_exited());
         if !moved && !reaped && Pump::wait(shared, seen, exited).is_err() {
+            farewell.why = Some("the session was stopped (killed, or over its memory limit)");
             break;
         }
     }
@@ -362,6 +372,28 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
         let _ = proc::kill(me, chan.process.pid);
     }
     0
+}
+
+/// Sends a DISCONNECT with `why` (if any) when dropped, unless the
+/// connection has already closed. Its bytes are the kernel's: it runs when the session
+/// may have no memory left.
+struct Farewell<'a> {
+    shared: &'a Shared,
+    why: Option<&'static str>,
+}
+
+impl Drop for Farewell<'_> {
+    fn drop(&mut self) {
+        let Some(why) = self.why else { return };
+        heap::as_kernel(|| {
+            self.shared.with(|c, _| {
+                if c.closed().is_none() {
+                    let _ = c.disconnect(why);
+                    let _ = self.shared.stream.try_write(c.output());
+                }
+            });
+        });
+    }
 }
 
 fn handle(
