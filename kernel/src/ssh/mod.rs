@@ -84,9 +84,9 @@ static STARTUPS: [Startup; MAX_STARTUPS] = [const {
 
 impl Startup {
     /// Whether the listener asked the connection that took this place at
-    /// `since` to end.
+    /// `since` to end (or has already given the place to another).
     pub(crate) fn evicted(&self, since: u64) -> bool {
-        self.since.load(Relaxed) == since && self.state.load(Relaxed) == EVICT
+        self.since.load(Relaxed) != since || self.state.load(Relaxed) == EVICT
     }
 
     /// The connection that took this place at `since` logged in or ended:
