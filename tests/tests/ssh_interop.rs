@@ -171,3 +171,32 @@ fn ssh_audit_finds_no_failure_and_its_connection_burst_leaves_nothing_behind() {
     let after = g.meminfo_settled(&before, BASELINE_KEYS);
     assert_same(&before, &after, BASELINE_KEYS);
 }
+
+#[test]
+fn a_client_that_ignores_its_window_is_disconnected_and_nothing_is_left() {
+    let keys = Keys::new("ignorer");
+    let mut g = Guest::boot_with_ssh(
+        "session_max=1M",
+        &keys.0.join("host"),
+        &keys.0.join("user.pub"),
+    );
+    let before = g.meminfo_quiet();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/window_ignorer.py");
+    let out = run(Command::new(venv("python"))
+        .arg(script)
+        .arg(g.ssh_port().to_string())
+        .arg(keys.user()));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad report ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    eprintln!("{r}");
+    let ended = r["ended"].as_str().unwrap_or_default();
+    assert!(ended.contains("peer ignored channel window"), "{r}");
+    assert_eq!(g.run("echo alive"), "alive\n");
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
+    assert_same(&before, &after, BASELINE_KEYS);
+}
