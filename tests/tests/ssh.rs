@@ -46,17 +46,13 @@ impl Keys {
         self.ssh_with(guest, &[], command, stdin)
     }
 
-    /// As [`Keys::ssh`], with more client options (`-o RekeyLimit=1M`...).
-    fn ssh_with(
-        &self,
-        guest: &Guest,
-        options: &[&str],
-        command: &str,
-        stdin: Option<&Path>,
-    ) -> Output {
+    /// The OpenSSH client for the guest with this user key: `options`
+    /// first (for ssh the first value given wins), then the usual ones,
+    /// then the destination and `rest` (the command, if any).
+    fn client(&self, guest: &Guest, options: &[&str], rest: &[&str]) -> Command {
         let mut ssh = Command::new("ssh");
-        ssh.args(options);
-        ssh.args(["-p", &guest.ssh_port().to_string(), "-i"])
+        ssh.args(options)
+            .args(["-p", &guest.ssh_port().to_string(), "-i"])
             .arg(self.dir.join("user"))
             .args([
                 "-o",
@@ -68,10 +64,21 @@ impl Keys {
                 "-o",
                 "LogLevel=ERROR",
                 "user@127.0.0.1",
-                command,
             ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .args(rest);
+        ssh
+    }
+
+    /// As [`Keys::ssh`], with more client options (`-o RekeyLimit=1M`...).
+    fn ssh_with(
+        &self,
+        guest: &Guest,
+        options: &[&str],
+        command: &str,
+        stdin: Option<&Path>,
+    ) -> Output {
+        let mut ssh = self.client(guest, options, &[command]);
+        ssh.stdout(Stdio::piped()).stderr(Stdio::piped());
         match stdin {
             Some(path) => ssh.stdin(std::fs::File::open(path).expect("stdin file")),
             None => ssh.stdin(Stdio::null()),
@@ -155,20 +162,8 @@ struct Interactive {
 
 impl Interactive {
     fn start(keys: &Keys, guest: &Guest) -> Interactive {
-        let mut child = Command::new("ssh")
-            .args(["-tt", "-p", &guest.ssh_port().to_string(), "-i"])
-            .arg(keys.dir.join("user"))
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "LogLevel=ERROR",
-                "user@127.0.0.1",
-            ])
+        let mut child = keys
+            .client(guest, &["-tt"], &[])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -626,21 +621,8 @@ fn new_sessions_are_refused_under_critical_memory_pressure_and_existing_ones_car
 /// `ssh ... yes`, read by the client for `want` bytes or until the output
 /// stops for 5 s; returns how many arrived.
 fn outbound(keys: &Keys, g: &Guest, want: usize) -> usize {
-    let mut yes = Command::new("ssh")
-        .args(["-p", &g.ssh_port().to_string(), "-i"])
-        .arg(keys.dir.join("user"))
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "LogLevel=ERROR",
-            "user@127.0.0.1",
-            "yes",
-        ])
+    let mut yes = keys
+        .client(g, &[], &["yes"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -712,21 +694,8 @@ fn a_slowly_read_outbound_flood_stays_bounded_and_is_cut_cleanly() {
     let mut g = keys.boot("session_max=1M");
     keys.ssh(&g, "true", None);
     let before = g.meminfo_quiet();
-    let mut yes = Command::new("ssh")
-        .args(["-p", &g.ssh_port().to_string(), "-i"])
-        .arg(keys.dir.join("user"))
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "LogLevel=ERROR",
-            "user@127.0.0.1",
-            "yes",
-        ])
+    let mut yes = keys
+        .client(&g, &[], &["yes"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
