@@ -1,7 +1,7 @@
 //! Per-CPU state. One CPU runs today; the state is still kept per CPU so
 //! that SMP does not have to untangle globals later.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use quota::{Scope, ScopeCell};
 
@@ -62,4 +62,12 @@ static CPUS: [PerCpu; MAX_CPUS] = [const { PerCpu::new() }; MAX_CPUS];
 /// This CPU's state.
 pub fn this() -> &'static PerCpu {
     &CPUS[crate::arch::cpu::index() % MAX_CPUS]
+}
+
+static ONLINE: AtomicUsize = AtomicUsize::new(1);
+
+/// CPUs running the scheduler now (the boot CPU and every secondary that
+/// came up).
+pub fn online() -> usize {
+    ONLINE.load(Relaxed)
 }
