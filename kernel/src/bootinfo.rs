@@ -34,6 +34,9 @@ pub struct BootInfo {
     pub virtio: [Option<VirtioSlot>; MAX_VIRTIO],
     /// QEMU's firmware configuration device, if present.
     pub fw_cfg: Option<usize>,
+    /// Each CPU's `MPIDR` affinity (its `reg` under `/cpus`), up to
+    /// [`crate::cpu::MAX_CPUS`].
+    pub cpus: [Option<u64>; crate::cpu::MAX_CPUS],
 }
 
 /// Most virtio MMIO slots read from the device tree.
@@ -107,6 +110,19 @@ fn intids<'a>(node: FdtNode<'_, 'a>) -> impl Iterator<Item = u32> + 'a {
     })
 }
 
+/// The `reg` of each CPU node, the first [`crate::cpu::MAX_CPUS`].
+fn cpu_ids(fdt: &Fdt<'static>) -> [Option<u64>; crate::cpu::MAX_CPUS] {
+    let mut ids = [None; crate::cpu::MAX_CPUS];
+    let found = fdt
+        .cpus()
+        .filter_map(|cpu| cpu.ids().ok()?.first().ok())
+        .filter_map(|id| u64::try_from(id).ok());
+    for (slot, id) in ids.iter_mut().zip(found) {
+        *slot = Some(id);
+    }
+    ids
+}
+
 fn first_reg(node: FdtNode<'_, '_>, what: &'static str) -> Result<usize, Missing> {
     node.reg()
         .next()
@@ -157,6 +173,7 @@ impl BootInfo {
             fw_cfg: fdt
                 .find_compatible(&["qemu,fw-cfg-mmio"])
                 .and_then(|n| first_reg(n, "fw_cfg registers").ok()),
+            cpus: cpu_ids(&fdt),
         })
     }
 }

@@ -1,20 +1,25 @@
-//! Per-CPU state. One CPU runs today; the state is still kept per CPU so
-//! that SMP does not have to untangle globals later.
+//! Per-CPU state.
+//!
+//! A thread can move to another CPU whenever it can be preempted, so code
+//! that reads this CPU's state and relies on the answer must run with IRQs
+//! masked (a kernel lock held, in an interrupt handler, or explicitly);
+//! what a thread carries across CPUs (its allocation scope and last
+//! refusal) is saved to it and loaded from it at every switch.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use quota::{Scope, ScopeCell};
 
 /// Most CPUs the kernel can run on.
-pub const MAX_CPUS: usize = 4;
+pub const MAX_CPUS: usize = crate::arch::smp::MAX_CPUS;
 
 /// State owned by one CPU.
 pub struct PerCpu {
     /// The allocation context of the thread running here; saved to and
     /// loaded from the thread on every context switch.
     pub scope: ScopeCell,
-    /// Kernel locks held by the running code (locks mask IRQs, so this is
-    /// also the running thread's count). Must be 0 at a context switch and
+    /// Kernel locks held by the running code (locks mask IRQs, so the
+    /// holder stays on this CPU and this is also its thread's count). Must be 0 at a context switch and
     /// when a process is unwound or terminated on the spot.
     lock_depth: AtomicU32,
     /// The timer asked for a reschedule at the next safe point.
@@ -24,11 +29,17 @@ pub struct PerCpu {
     /// The panic being raised is an allocation failure (set by the
     /// allocation error handler, taken by the panic handler).
     pub alloc_failed: AtomicBool,
+    /// Whether IRQs were masked where that allocation failed (the error
+    /// handler masks them, so that the panic stays on this CPU).
+    pub alloc_failed_irqs_masked: AtomicBool,
     /// The last charge refused here, packed by `heap` (0: none since it
-    /// was cleared). A thread moves only at a context switch, which happens
-    /// at safe points, so the code that sees an allocation fail reads its
-    /// own refusal.
+    /// was cleared); saved to the running thread and loaded from the next
+    /// at every switch, so the code that sees an allocation fail reads its
+    /// own thread's refusal.
     pub refusal: AtomicU64,
+    /// The thread running here (the address `sched` keeps of it, 0 before
+    /// the scheduler starts here); set by `sched` at every switch.
+    pub running: AtomicUsize,
 }
 
 impl PerCpu {
@@ -39,7 +50,9 @@ impl PerCpu {
             need_resched: AtomicBool::new(false),
             in_interrupt: AtomicBool::new(false),
             alloc_failed: AtomicBool::new(false),
+            alloc_failed_irqs_masked: AtomicBool::new(false),
             refusal: AtomicU64::new(0),
+            running: AtomicUsize::new(0),
         }
     }
 
@@ -59,9 +72,15 @@ impl PerCpu {
 
 static CPUS: [PerCpu; MAX_CPUS] = [const { PerCpu::new() }; MAX_CPUS];
 
-/// This CPU's state.
+/// This CPU's index, below [`MAX_CPUS`] (stable only while IRQs are
+/// masked; see the module doc).
+pub fn index() -> usize {
+    crate::arch::cpu::index() % MAX_CPUS
+}
+
+/// This CPU's state (see the module doc on moving between CPUs).
 pub fn this() -> &'static PerCpu {
-    &CPUS[crate::arch::cpu::index() % MAX_CPUS]
+    &CPUS[index()]
 }
 
 static ONLINE: AtomicUsize = AtomicUsize::new(1);
@@ -70,4 +89,9 @@ static ONLINE: AtomicUsize = AtomicUsize::new(1);
 /// came up).
 pub fn online() -> usize {
     ONLINE.load(Relaxed)
+}
+
+/// A secondary CPU joined the scheduler.
+pub fn came_online() {
+    ONLINE.fetch_add(1, Relaxed);
 }

@@ -23,12 +23,13 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use quota::{
     Account, AccountFlags, AccountTable, HeapConfig, Limit, NewAccount, Refusal, RefusalReason,
-    Scope, Slot, TrackingAlloc,
+    Scope, Slot, Stock, TrackingAlloc,
 };
 use spin::Once;
 use talc::TalcLock;
 use talc::source::Manual;
 
+use crate::arch::irq_mask as irq;
 use crate::arch::memory::{self, HeapRegionError};
 use crate::arch::stack::GuardedStack;
 use crate::cpu;
@@ -39,8 +40,12 @@ pub const MAX_ACCOUNTS: usize = 512;
 
 static SLOTS: [Slot; MAX_ACCOUNTS] = [const { Slot::new() }; MAX_ACCOUNTS];
 
+/// One charge stock per CPU: most charges and uncharges touch only this
+/// CPU's stock, with no shared counter written (quota's `charge_on`).
+static STOCKS: [Stock; cpu::MAX_CPUS] = [const { Stock::new() }; cpu::MAX_CPUS];
+
 /// All accounts.
-pub static ACCOUNTS: AccountTable<'static> = AccountTable::new(&SLOTS);
+pub static ACCOUNTS: AccountTable<'static> = AccountTable::with_stocks(&SLOTS, &STOCKS);
 
 type Talc = TalcLock<IrqRawMutex, Manual>;
 
@@ -53,20 +58,36 @@ static USERS: Once<Account<'static>> = Once::new();
 static OPERATOR: Once<Account<'static>> = Once::new();
 
 /// The allocation context: the running thread's scope, kept per CPU and
-/// switched with the thread.
+/// switched with the thread. Each access masks IRQs, so the thread cannot
+/// move to another CPU between finding its CPU and reading that CPU's
+/// slot.
 pub struct KernelContext;
+
+/// Runs `f` on this CPU's state with IRQs masked.
+fn on_this_cpu<R>(f: impl FnOnce(&cpu::PerCpu) -> R) -> R {
+    let saved = irq::save_and_mask();
+    let result = f(cpu::this());
+    irq::restore(saved);
+    result
+}
 
 impl quota::Context for KernelContext {
     fn scope() -> Scope {
-        cpu::this().scope.get()
+        on_this_cpu(|c| c.scope.get())
     }
 
     fn replace(scope: Scope) -> Scope {
-        cpu::this().scope.replace(scope)
+        on_this_cpu(|c| c.scope.replace(scope))
+    }
+
+    fn cpu() -> usize {
+        // A stale answer (the thread moved since) costs speed, never
+        // exactness: stock slots change only by compare-and-swap.
+        cpu::index()
     }
 
     fn refused(refusal: Refusal) {
-        cpu::this().refusal.store(pack(refusal), Relaxed);
+        on_this_cpu(|c| c.refusal.store(pack(refusal), Relaxed));
     }
 }
 
@@ -111,7 +132,7 @@ impl NoMemory {
     /// (`fmt::Error` from a [`try_fallible`] inside a `fmt::Write`).
     pub fn last() -> Self {
         Self {
-            refusal: unpack(cpu::this().refusal.load(Relaxed)),
+            refusal: unpack(on_this_cpu(|c| c.refusal.load(Relaxed))),
         }
     }
 
@@ -161,7 +182,7 @@ impl core::fmt::Display for NoMemory {
 /// # Errors
 /// The [`NoMemory`] if `f` fails.
 pub fn try_fallible<T, E>(f: impl FnOnce() -> Result<T, E>) -> Result<T, NoMemory> {
-    cpu::this().refusal.store(0, Relaxed);
+    on_this_cpu(|c| c.refusal.store(0, Relaxed));
     fallible(f).map_err(|_| NoMemory::last())
 }
 
@@ -240,9 +261,11 @@ pub fn init(params: HeapParams, ram: &Range<usize>) -> Result<Range<usize>, Heap
     if params.failslab != quota::FaultPolicy::Off {
         let _ = ACCOUNTS.set_fault_target(users.id(), true);
     }
-    cpu::this().scope.replace(Scope {
-        account: kernel.id(),
-        fallible: false,
+    on_this_cpu(|c| {
+        c.scope.replace(Scope {
+            account: kernel.id(),
+            fallible: false,
+        })
     });
     KERNEL.call_once(|| kernel);
     USERS.call_once(|| users);
@@ -316,4 +339,15 @@ pub fn charge_to<R>(account: &Account<'_>, f: impl FnOnce() -> R) -> R {
 /// The [`NoMemory`] if it was refused.
 pub fn try_alloc_stack(bytes: usize) -> Result<GuardedStack, NoMemory> {
     try_fallible(|| GuardedStack::new(bytes).ok_or(()))
+}
+
+/// Makes a secondary CPU's boot flow (its idle thread to be) run in the
+/// kernel's scope, as the boot CPU's does.
+pub fn enter_kernel_scope() {
+    on_this_cpu(|c| {
+        c.scope.replace(Scope {
+            account: kernel_account().id(),
+            fallible: false,
+        })
+    });
 }

@@ -106,6 +106,7 @@ fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
         panic!("the device tree's GIC cannot be used");
     };
     irq::init(gic, info.timer_intid, info.uart_intid);
+    start_secondary_cpus(&info);
     console::enable_input();
     pressure::start(params.pressure);
     start_network(&info);
@@ -124,6 +125,37 @@ fn kernel_main(dtb: Option<&'static [u8]>) -> ! {
         console_sessions(params);
     })
     .expect("spawn the console");
+    sched::idle();
+}
+
+/// Starts every other CPU the device tree lists, one at a time, each
+/// given a second to join the scheduler.
+fn start_secondary_cpus(info: &bootinfo::BootInfo) {
+    let here = u64::try_from(cpu::index()).unwrap_or(0);
+    for mpidr in info.cpus.iter().flatten().filter(|&&m| m & 0xff != here) {
+        let before = cpu::online();
+        if let Err(e) = heap::as_kernel(|| arch::smp::start_cpu(*mpidr, secondary_main)) {
+            kprintln!("boot: CPU {mpidr:#x} not started: {e:?}");
+            continue;
+        }
+        let deadline = time::millis_since_power_on() + 1000;
+        while cpu::online() == before && time::millis_since_power_on() < deadline {
+            core::hint::spin_loop();
+        }
+        if cpu::online() == before {
+            kprintln!("boot: CPU {mpidr:#x} did not come up");
+        }
+    }
+    kprintln!("boot: {} CPU(s) online", cpu::online());
+}
+
+/// A secondary CPU's first Rust code, on its own boot stack, IRQs masked:
+/// it joins the scheduler and becomes an idle thread.
+extern "C" fn secondary_main(_index: usize) -> ! {
+    heap::enter_kernel_scope();
+    irq::init_this_cpu();
+    sched::join_this_cpu();
+    cpu::came_online();
     sched::idle();
 }
 

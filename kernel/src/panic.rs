@@ -28,8 +28,15 @@ use crate::kprintln;
 /// must not loop).
 static HALTING: AtomicBool = AtomicBool::new(false);
 
-/// The guard-page address of the last stack overflow, for its report.
-static OVERFLOW_AT: AtomicUsize = AtomicUsize::new(0);
+/// The guard-page address of the last stack overflow on each CPU, for its
+/// report (the fault and the restart run on one CPU, IRQs masked).
+static OVERFLOW_AT: [AtomicUsize; crate::cpu::MAX_CPUS] =
+    [const { AtomicUsize::new(0) }; crate::cpu::MAX_CPUS];
+
+/// Runs `f` with the running thread, if the scheduler has started.
+fn with_thread<R>(f: impl FnOnce(&crate::sched::Thread) -> R) -> Option<R> {
+    crate::sched::try_with_current(f)
+}
 
 fn report_heap() {
     let heap = crate::heap::snapshot();
@@ -59,6 +66,7 @@ fn report_heap() {
 
 fn halt() -> ! {
     crate::arch::irq_mask::save_and_mask();
+    crate::irq::stop_other_cpus();
     if cfg!(feature = "ktest") {
         crate::arch::semihost::exit(1);
     }
@@ -75,7 +83,7 @@ pub fn on_fault(fault: &Fault) -> Restart {
     }
     if fault.is_thread_translation_fault() {
         let cpu = crate::cpu::this();
-        let overflow = crate::sched::try_with_current(|t| {
+        let overflow = with_thread(|t| {
             let process = crate::proc::of_thread(t).is_some();
             t.guard_hit(fault.address())
                 .then_some((t.stack_top(), process, t.name))
@@ -83,7 +91,7 @@ pub fn on_fault(fault: &Fault) -> Restart {
         .flatten();
         if let Some((Some(stack_top), process, name)) = overflow {
             if process && cpu.lock_depth() == 0 && !cpu.in_interrupt.load(Relaxed) {
-                OVERFLOW_AT.store(fault.address(), Relaxed);
+                OVERFLOW_AT[crate::cpu::index()].store(fault.address(), Relaxed);
                 return Restart {
                     entry: stack_overflow,
                     stack_top,
@@ -98,8 +106,8 @@ pub fn on_fault(fault: &Fault) -> Restart {
 /// Where a process that overflowed its stack is restarted, on its own stack
 /// reset to its top with IRQs masked: ends it on the spot.
 extern "C" fn stack_overflow() -> ! {
-    let at = OVERFLOW_AT.load(Relaxed);
-    crate::sched::try_with_current(|thread| {
+    let at = OVERFLOW_AT[crate::cpu::index()].load(Relaxed);
+    with_thread(|thread| {
         if let Some(process) = crate::proc::of_thread(thread) {
             let why = format_args!("stack overflow: it touched its guard page at {at:#x}");
             crate::proc::terminate_current(process, &why);
@@ -139,6 +147,7 @@ pub fn fatal_exception(fault: &Fault) -> ! {
     if HALTING.swap(true, Relaxed) {
         park();
     }
+    crate::irq::stop_other_cpus();
     kprintln!("\nKERNEL FAULT: {fault}");
     let pid = crate::sched::try_with_current(|t| crate::proc::of_thread(t).map_or(0, |p| p.pid))
         .unwrap_or(0);
@@ -152,7 +161,13 @@ pub fn fatal_exception(fault: &Fault) -> ! {
 /// like `panic!`, and notes that the panic is an allocation failure.
 #[alloc_error_handler]
 fn alloc_error(layout: Layout) -> ! {
-    crate::cpu::this().alloc_failed.store(true, Relaxed);
+    // IRQs masked from here, so the panic handler runs on this CPU and
+    // finds the note; it is told whether they were masked before.
+    let saved = crate::arch::irq_mask::save_and_mask();
+    let cpu = crate::cpu::this();
+    cpu.alloc_failed_irqs_masked
+        .store(crate::arch::irq_mask::was_masked(saved), Relaxed);
+    cpu.alloc_failed.store(true, Relaxed);
     panic!("memory allocation of {} bytes failed", layout.size())
 }
 
@@ -164,18 +179,19 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     // locks): end just that process.
     let cpu = crate::cpu::this();
     let alloc_failed = cpu.alloc_failed.swap(false, Relaxed);
+    let irqs_were_masked = if alloc_failed {
+        cpu.alloc_failed_irqs_masked.load(Relaxed)
+    } else {
+        crate::arch::irq_mask::was_masked(saved)
+    };
     let process_may_end = cpu.lock_depth() == 0 && !cpu.in_interrupt.load(Relaxed);
     // An allocation failure is unwound: every destructor of the process
     // runs and it exits killed for memory. Not if IRQs were masked (the
     // code was switching threads or masking on purpose, without a lock),
     // nor if this panic may not unwind (one raised while unwinding, in a
     // destructor). `unwind_current` returns if it cannot unwind.
-    if process_may_end
-        && alloc_failed
-        && info.can_unwind()
-        && !crate::arch::irq_mask::was_masked(saved)
-    {
-        crate::arch::irq_mask::restore(saved);
+    if process_may_end && alloc_failed && info.can_unwind() && !irqs_were_masked {
+        crate::arch::irq_mask::enable();
         crate::proc::unwind_current();
         crate::arch::irq_mask::save_and_mask();
     }
@@ -183,7 +199,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     if process_may_end {
         // Borrowed from the thread: nothing on this never-unwound stack may
         // hold the process alive.
-        crate::sched::try_with_current(|thread| {
+        with_thread(|thread| {
             if let Some(process) = crate::proc::of_thread(thread) {
                 crate::proc::terminate_current(process, &info.message());
             }
@@ -198,7 +214,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         crate::sched::current_name(),
         cpu.lock_depth(),
         cpu.in_interrupt.load(Relaxed),
-        crate::arch::irq_mask::was_masked(saved)
+        irqs_were_masked
     );
     print_backtrace();
     report_heap();

@@ -1,8 +1,9 @@
 //! Kernel locks: spin locks that mask IRQs while held.
 //!
-//! Masking IRQs means a lock holder is never preempted, so a thread never
-//! spins on a lock whose holder cannot run, and an interrupt handler never
-//! finds a lock taken by the code it interrupted. Each acquisition bumps the
+//! Masking IRQs means a lock holder is never preempted, so a thread on
+//! another CPU never spins on a lock whose holder cannot run, and an
+//! interrupt handler never finds a lock taken by the code it interrupted
+//! on its CPU. Masking excludes nothing on other CPUs: the lock does. Each acquisition bumps the
 //! CPU's lock depth, which the scheduler and the OOM path check: a thread
 //! must hold no lock when it switches away or is terminated.
 //!

@@ -385,12 +385,16 @@ impl Guest {
             self.send(format!("echo sync {}\r", self.syncs).as_bytes());
             // First the line's echo (the prompt before it may be a stale
             // one), then its output line, or a prompt without it (the
-            // `echo` itself was refused or killed), or a new session.
+            // `echo` itself was refused or killed), or a new session. A
+            // background job's output may land inside the echo (another
+            // CPU runs it): then the answer on a line of its own is enough.
             let echoed = format!("echo sync {}\r\n", self.syncs);
             let answer = format!("sync {}\r\n", self.syncs);
+            let answer_line = format!("\nsync {}\r\n", self.syncs);
             let wait = STEP_TIMEOUT / 3;
-            let outcome = match self.expect_any_within(&[&echoed, BANNER], wait) {
+            let outcome = match self.expect_any_within(&[&echoed, BANNER, &answer_line], wait) {
                 Some((0, _)) => self.expect_any_within(&[&answer, PROMPT, BANNER], wait),
+                Some((2, text)) => Some((0, text)),
                 other => other,
             };
             match outcome {

@@ -181,6 +181,11 @@ fn spawn_into(
             unwinding: AtomicBool::new(false),
         })
     });
+    // Room for the one usual waiter (its parent, or the console), kept
+    // with the process: waiting on it then allocates nothing, so what the
+    // heap holds does not depend on whether that waiter, perhaps on
+    // another CPU, has got to its wait yet.
+    process.exited.reserve(1);
     let scope = Scope {
         account: process.account_id(),
         fallible: false,

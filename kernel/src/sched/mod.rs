@@ -44,40 +44,97 @@ pub enum Slots {
     Reserved,
 }
 
-struct Scheduler {
-    ready: VecDeque<Arc<Thread>>,
+/// One CPU's part of the scheduler.
+struct OnCpu {
+    /// The thread running there (its idle thread when nothing else runs).
     current: Arc<Thread>,
     idle: Arc<Thread>,
-    /// A thread that exited: dropped by the next thread to run, since a
-    /// thread cannot free the stack it is running on.
+    /// A thread that exited there: dropped by the next thread to run
+    /// there, since a thread cannot free the stack it is running on.
     dead: Option<Arc<Thread>>,
+}
+
+/// One ready queue for every CPU (a handful of CPUs share it without
+/// measurable contention, and one queue balances load by itself), and what
+/// each CPU runs.
+struct Scheduler {
+    ready: VecDeque<Arc<Thread>>,
+    cpus: [Option<OnCpu>; cpu::MAX_CPUS],
     threads: usize,
 }
 
+impl Scheduler {
+    /// This CPU's part (the caller holds the lock, so IRQs are masked and
+    /// the CPU cannot change under it).
+    fn here(&mut self) -> &mut OnCpu {
+        self.cpus[cpu::index()]
+            .as_mut()
+            .expect("this CPU joined the scheduler")
+    }
+}
+
+/// The scheduler. Held across a context switch: the CPU that switches away
+/// from a thread releases it only on the thread it switched to, after the
+/// old thread's registers are saved, so no other CPU can resume a thread
+/// whose context is still being written.
 static SCHED: IrqMutex<Option<Scheduler>> = IrqMutex::new(None);
 static TICK: WaitQueue = WaitQueue::new();
 
-/// Makes the running boot flow the idle thread and starts scheduling.
+/// The SGI that asks a CPU to reschedule (an idle CPU, for a thread made
+/// ready elsewhere).
+pub const RESCHED_SGI: u32 = 1;
+
+/// Makes the running boot flow the boot CPU's idle thread and starts
+/// scheduling.
 pub fn init() {
     let idle = crate::heap::as_kernel(|| Arc::new(Thread::boot("idle")));
     let ready = crate::heap::as_kernel(|| VecDeque::with_capacity(MAX_THREADS));
-    *SCHED.lock() = Some(Scheduler {
-        ready,
+    let mut cpus = [const { None }; cpu::MAX_CPUS];
+    cpu::this()
+        .running
+        .store(Arc::as_ptr(&idle) as usize, Relaxed);
+    cpus[cpu::index()] = Some(OnCpu {
         current: idle.clone(),
         idle,
         dead: None,
+    });
+    *SCHED.lock() = Some(Scheduler {
+        ready,
+        cpus,
         threads: 1,
     });
 }
 
+/// Makes the running boot flow of a secondary CPU its idle thread: from
+/// now on the CPU takes threads from the ready queue (call [`idle`] next).
+pub fn join_this_cpu() {
+    let idle = crate::heap::as_kernel(|| Arc::new(Thread::boot("idle")));
+    let mut guard = SCHED.lock();
+    let s = guard.as_mut().expect("sched::init ran");
+    cpu::this()
+        .running
+        .store(Arc::as_ptr(&idle) as usize, Relaxed);
+    s.cpus[cpu::index()] = Some(OnCpu {
+        current: idle.clone(),
+        idle,
+        dead: None,
+    });
+    s.threads += 1;
+}
+
 /// The running thread.
 pub fn current() -> Arc<Thread> {
-    SCHED
-        .lock()
-        .as_ref()
-        .expect("sched::init ran")
-        .current
-        .clone()
+    switch::clone_running(running().expect("sched::init ran"))
+}
+
+/// The running thread's address, from this CPU's state (`None` before the
+/// scheduler started here). Read with IRQs masked, so it is this CPU's;
+/// after that the thread may move, but it is still the running thread.
+fn running() -> Option<*const Thread> {
+    let saved = irq::save_and_mask();
+    let address = cpu::this().running.load(Relaxed);
+    irq::restore(saved);
+    (address != 0).then_some(address as *const Thread)
 }
 
 /// Why a thread could not be started.
@@ -138,9 +195,24 @@ pub fn create(
 
 /// Makes a created thread runnable.
 pub fn start(thread: &Arc<Thread>) {
-    if let Some(s) = SCHED.lock().as_mut() {
+    let mut guard = SCHED.lock();
+    if let Some(s) = guard.as_mut() {
         thread.set_state(ThreadState::Ready);
         s.ready.push_back(thread.clone());
+        kick_idle(s);
+    }
+}
+
+/// Asks one idle CPU other than this one, if any, to look at the ready
+/// queue (it may be asleep in `wfi`).
+fn kick_idle(s: &mut Scheduler) {
+    let here = cpu::index();
+    let idle =
+        s.cpus.iter().enumerate().find(|(i, c)| {
+            *i != here && c.as_ref().is_some_and(|c| Arc::ptr_eq(&c.current, &c.idle))
+        });
+    if let Some((i, _)) = idle {
+        crate::arch::gic::send_sgi(RESCHED_SGI, 1 << i);
     }
 }
 
@@ -159,32 +231,44 @@ pub fn spawn(
     Ok(thread)
 }
 
-/// Makes a blocked thread runnable.
+/// Makes a blocked thread runnable; a thread about to block does not
+/// block (see [`Thread::note_wakeup`]).
 pub fn wake(thread: &Arc<Thread>) {
+    let mut guard = SCHED.lock();
+    thread.note_wakeup();
+    // A thread is set `Blocked` only under this lock, as its CPU switches
+    // away from it (see `pick_next`): so a blocked thread here is off every
+    // CPU, its registers saved.
     if thread.compare_state(ThreadState::Blocked, ThreadState::Ready)
-        && let Some(s) = SCHED.lock().as_mut()
+        && let Some(s) = guard.as_mut()
     {
         s.ready.push_back(thread.clone());
+        kick_idle(s);
     }
 }
 
 /// Gives the CPU to the next ready thread, if any.
 pub fn yield_now() {
     let saved = irq::save_and_mask();
-    switch::switch();
+    switch::switch(false);
     irq::restore(saved);
 }
 
-/// The timer tick: asks for a reschedule and wakes sleepers.
+/// This CPU's timer tick (or a reschedule SGI): asks for a reschedule at
+/// the end of the interrupt.
 pub fn on_tick() {
     cpu::this().need_resched.store(true, Relaxed);
+}
+
+/// The kernel's tick (one CPU's): wakes sleepers to check the time.
+pub fn wake_sleepers() {
     TICK.wake_all();
 }
 
 /// At the end of an interrupt: switch if the tick asked for it.
 pub fn preempt_if_needed() {
     if cpu::this().need_resched.swap(false, Relaxed) {
-        switch::switch();
+        switch::switch(false);
     }
 }
 
@@ -209,15 +293,14 @@ pub fn check_current() -> Result<(), Stop> {
 pub fn exit_current() -> ! {
     let _ = irq::save_and_mask();
     current().set_state(ThreadState::Dead);
-    switch::switch();
+    switch::switch(false);
     unreachable!("a dead thread was scheduled");
 }
 
-/// Chooses the thread to run next and makes it current: the contexts to
-/// switch from and to, or `None` to keep running. Checks that the running
-/// thread holds no lock and did not overflow its stack.
-fn pick_next() -> Option<(*mut Context, *mut Context)> {
-    if let Some(name) = try_with_current(|t| (!t.stack_intact()).then_some(t.name)).flatten() {
+/// Checks, before a switch, that the running thread holds no lock and did
+/// not overflow its stack.
+fn check_before_switch() {
+    if let Some(name) = with_current(|t| (!t.stack_intact()).then_some(t.name)) {
         panic!("stack overflow in thread {name}");
     }
     let depth = cpu::this().lock_depth();
@@ -225,33 +308,51 @@ fn pick_next() -> Option<(*mut Context, *mut Context)> {
         depth == 0,
         "context switch while holding {depth} kernel lock(s)"
     );
-    let mut guard = SCHED.lock();
-    let s = guard.as_mut().expect("sched::init ran");
-    let next = s.ready.pop_front().or_else(|| {
-        (s.current.state() != ThreadState::Running && !Arc::ptr_eq(&s.current, &s.idle))
-            .then(|| s.idle.clone())
-    })?;
-    let prev = core::mem::replace(&mut s.current, next.clone());
+}
+
+/// Chooses the thread to run next on this CPU and makes it current: the
+/// contexts to switch from and to, or `None` to keep running. With
+/// `block`, the running thread blocks, unless a wake-up came since it last
+/// cleared its flag. The caller holds the scheduler's lock through the
+/// switch.
+fn pick_next(s: &mut Scheduler, block: bool) -> Option<(*mut Context, *mut Context)> {
+    let here = s.here();
+    let prev = here.current.clone();
+    if block && !prev.take_wakeup() {
+        prev.set_state(ThreadState::Blocked);
+    }
+    let is_idle = Arc::ptr_eq(&prev, &here.idle);
+    let next = match s.ready.pop_front() {
+        Some(next) => next,
+        None if prev.state() == ThreadState::Running || is_idle => return None,
+        None => s.here().idle.clone(),
+    };
+    s.here().current = next.clone();
     match prev.state() {
-        ThreadState::Running if !Arc::ptr_eq(&prev, &s.idle) => {
+        ThreadState::Running if !is_idle => {
             prev.set_state(ThreadState::Ready);
             s.ready.push_back(prev.clone());
         }
         ThreadState::Dead => {
             s.threads -= 1;
-            s.dead = Some(prev.clone());
+            s.here().dead = Some(prev.clone());
         }
         _ => {}
     }
     next.set_state(ThreadState::Running);
-    prev.save_scope(cpu::this().scope.get());
-    cpu::this().scope.replace(next.scope());
+    let this = cpu::this();
+    this.running.store(Arc::as_ptr(&next) as usize, Relaxed);
+    prev.save_cpu_state(this.scope.get(), this.refusal.load(Relaxed));
+    let (scope, refusal) = next.cpu_state();
+    this.scope.replace(scope);
+    this.refusal.store(refusal, Relaxed);
     Some((prev.context.ptr(), next.context.ptr()))
 }
 
-/// Runs on the new thread after every switch: frees a thread that exited.
+/// Runs on the new thread after every switch, the scheduler's lock
+/// released: frees a thread that exited on this CPU.
 fn finish_switch() {
-    let dead = SCHED.lock().as_mut().and_then(|s| s.dead.take());
+    let dead = SCHED.lock().as_mut().and_then(|s| s.here().dead.take());
     drop(dead);
 }
 
@@ -260,7 +361,7 @@ fn finish_switch() {
 /// It holds no reference count on the thread it runs: a thread ended on
 /// the spot never unwinds this frame, and must not keep its thread (and so
 /// its stack and owner) alive from it.
-extern "C" fn thread_start() -> ! {
+fn thread_start() -> ! {
     finish_switch();
     irq::enable();
     with_current(|thread| {
@@ -274,18 +375,13 @@ extern "C" fn thread_start() -> ! {
 
 /// Runs `f` with the running thread, borrowed without a reference count.
 pub fn with_current<R>(f: impl FnOnce(&Thread) -> R) -> R {
-    let thread = Arc::as_ptr(&SCHED.lock().as_ref().expect("sched::init ran").current);
-    switch::borrow_running(thread, f)
+    switch::borrow_running(running().expect("sched::init ran"), f)
 }
 
-/// Like [`with_current`], but `None` if the scheduler is locked (for the
-/// panic path, which must not wait).
+/// Like [`with_current`], but `None` before the scheduler started on this
+/// CPU (for the panic path, which may run that early).
 pub fn try_with_current<R>(f: impl FnOnce(&Thread) -> R) -> Option<R> {
-    let thread = {
-        let guard = SCHED.try_lock()?;
-        Arc::as_ptr(&guard.as_ref()?.current)
-    };
-    Some(switch::borrow_running(thread, f))
+    Some(switch::borrow_running(running()?, f))
 }
 
 /// The idle loop: sleeps until an interrupt, runs whatever became ready.
@@ -305,8 +401,5 @@ pub fn idle() -> ! {
 
 /// The running thread's name, for reports; safe to call from a panic.
 pub fn current_name() -> &'static str {
-    SCHED
-        .try_lock()
-        .and_then(|s| s.as_ref().map(|s| s.current.name))
-        .unwrap_or("?")
+    try_with_current(|t| t.name).unwrap_or("?")
 }

@@ -4,7 +4,7 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::Any;
-use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 
 use quota::{AccountId, Scope, ScopeCell};
 
@@ -44,6 +44,11 @@ pub struct Thread {
     stack: Option<GuardedStack>,
     state: AtomicU8,
     scope: ScopeCell,
+    /// The last refusal its allocations met (see `cpu::PerCpu::refusal`),
+    /// kept here while it is off the CPU.
+    refusal: AtomicU64,
+    /// A wake-up came since it last got ready to wait: it must not block.
+    wakeup: AtomicBool,
     entry: IrqMutex<Option<Entry>>,
     signals: AtomicU8,
     /// The account whose kill-pending flag stops this thread.
@@ -61,6 +66,8 @@ impl Thread {
             stack: None,
             state: AtomicU8::new(ThreadState::Running as u8),
             scope: ScopeCell::new(scope),
+            refusal: AtomicU64::new(0),
+            wakeup: AtomicBool::new(false),
             entry: IrqMutex::new(None),
             signals: AtomicU8::new(0),
             account: scope.account,
@@ -81,6 +88,8 @@ impl Thread {
             stack: Some(stack),
             state: AtomicU8::new(ThreadState::Ready as u8),
             scope: ScopeCell::new(scope),
+            refusal: AtomicU64::new(0),
+            wakeup: AtomicBool::new(false),
             entry: IrqMutex::new(Some(entry)),
             signals: AtomicU8::new(0),
             account: scope.account,
@@ -109,12 +118,34 @@ impl Thread {
             .is_ok()
     }
 
-    pub(super) fn scope(&self) -> Scope {
-        self.scope.get()
+    /// What it takes onto a CPU: its allocation scope and last refusal.
+    pub(super) fn cpu_state(&self) -> (Scope, u64) {
+        (self.scope.get(), self.refusal.load(Relaxed))
     }
 
-    pub(super) fn save_scope(&self, scope: Scope) {
+    /// Keeps what it leaves a CPU with.
+    pub(super) fn save_cpu_state(&self, scope: Scope, refusal: u64) {
         self.scope.replace(scope);
+        self.refusal.store(refusal, Relaxed);
+    }
+
+    /// Records a wake-up. A waiter clears the flag ([`Thread::ready_to_wait`])
+    /// before it enqueues itself and checks its condition, and blocks only
+    /// if the flag is still clear then (under the scheduler's lock, which
+    /// wakers hold too): a wake-up between the check and the block, from
+    /// any CPU, is never lost.
+    pub(super) fn note_wakeup(&self) {
+        self.wakeup.store(true, Relaxed);
+    }
+
+    /// Clears the wake-up flag before checking a wait's condition.
+    pub(super) fn ready_to_wait(&self) {
+        self.wakeup.store(false, Relaxed);
+    }
+
+    /// Takes the wake-up flag.
+    pub(super) fn take_wakeup(&self) -> bool {
+        self.wakeup.swap(false, Relaxed)
     }
 
     /// Whether the lowest word of the stack still holds the canary: a

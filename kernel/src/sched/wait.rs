@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use super::Stop;
-use super::{Thread, ThreadState};
+use super::Thread;
 use crate::arch::irq_mask as irq;
 use crate::sync::IrqMutex;
 
@@ -37,10 +37,12 @@ impl WaitQueue {
         crate::heap::as_kernel(|| queue.reserve_exact(more));
     }
 
-    /// Blocks until `ready()` returns true (checked with IRQs masked, so a
-    /// wake-up between the check and the block is not lost). A blocking
-    /// call is a safe point: if the calling thread must stop (signalled, or
-    /// its account flagged by the allocator), it returns why instead.
+    /// Blocks until `ready()` returns true. A wake-up from any CPU after
+    /// the waiter enqueued itself is not lost: the waiter checks `ready()`
+    /// after enqueuing, and blocks only if no wake-up came since (see
+    /// `Thread::note_wakeup`). A blocking call is a safe point: if the
+    /// calling thread must stop (signalled, or its account flagged by the
+    /// allocator), it returns why instead.
     ///
     /// # Errors
     /// The [`Stop`].
@@ -61,23 +63,22 @@ impl WaitQueue {
 
     fn wait_loop(&self, me: &Arc<Thread>, mut ready: impl FnMut() -> bool) -> Result<(), Stop> {
         loop {
-            let saved = irq::save_and_mask();
-            if let Err(e) = me.check_stop() {
-                irq::restore(saved);
-                return Err(e);
-            }
-            if ready() {
-                irq::restore(saved);
-                return Ok(());
-            }
+            me.ready_to_wait();
             {
                 let mut waiters = self.waiters.lock();
                 if !waiters.iter().any(|t| Arc::ptr_eq(t, me)) {
                     crate::heap::as_kernel(|| waiters.push(me.clone()));
                 }
             }
-            me.set_state(ThreadState::Blocked);
-            super::switch::switch();
+            // Memory orderings: the waker changes what `ready` reads, then
+            // takes the queue's lock to wake; this took it to enqueue, so
+            // either the waker sees this waiter, or this sees the change.
+            me.check_stop()?;
+            if ready() {
+                return Ok(());
+            }
+            let saved = irq::save_and_mask();
+            super::switch::switch(true);
             irq::restore(saved);
         }
     }

@@ -5,7 +5,7 @@
 //! driver for them, once, so the "used by nothing else" half of the MMIO
 //! contract is checked here rather than promised by every caller.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arm_gic::gicv2::{
     GicV2,
@@ -34,6 +34,17 @@ unsafe impl Send for Gic {}
 
 static CLAIMED: AtomicBool = AtomicBool::new(false);
 
+/// The claimed distributor's address, for [`send_sgi`] (0 until claimed).
+static DISTRIBUTOR: AtomicUsize = AtomicUsize::new(0);
+
+/// `GICD_ITARGETSR<n>`: one byte per interrupt, the CPUs it goes to.
+const ITARGETSR: usize = 0x800;
+/// `GICD_SGIR`: writing it raises a software-generated interrupt.
+const SGIR: usize = 0xf00;
+
+/// Software-generated interrupts (SGIs) are ids 0 to 15.
+pub const SGI_COUNT: u32 = 16;
+
 impl Gic {
     /// The driver for the GIC whose distributor and CPU interface the
     /// device tree places at `distributor` and `cpu_interface`, set up with every interrupt
@@ -57,14 +68,35 @@ impl Gic {
             InterruptGroup::Group0
         };
         gic.setup();
+        DISTRIBUTOR.store(distributor, Ordering::Release);
         Some(Gic { gic, group })
     }
 
-    /// Routes interrupt `intid` to this CPU at a middle priority.
+    /// Sets up the calling CPU's interface and its banked registers (the
+    /// group of its SGIs and PPIs): every CPU but the first calls this
+    /// once, before it enables its own SGIs and PPIs with [`Gic::enable`].
+    pub fn init_this_cpu(&mut self) {
+        self.gic.setup();
+    }
+
+    /// Enables interrupt `intid` at a middle priority: an SGI or PPI
+    /// (ids below 32, banked per CPU) for the calling CPU only; a shared
+    /// interrupt (SPI) for the first CPU, which handles every device.
     pub fn enable(&mut self, intid: u32, line: Line) {
         let Ok(id) = IntId::try_from(intid) else {
             return;
         };
+        if intid >= 32 {
+            let Ok(offset) = usize::try_from(intid) else {
+                return;
+            };
+            let target = DISTRIBUTOR.load(Ordering::Acquire) + ITARGETSR + offset;
+            // SAFETY: `target` is the byte of `GICD_ITARGETSR` for `intid`
+            // in the distributor this driver claimed (device memory, byte
+            // accessible); writing it only chooses the CPU the interrupt
+            // goes to, CPU 0.
+            unsafe { core::ptr::write_volatile(target as *mut u8, 1) };
+        }
         self.gic.set_interrupt_priority(id, 0x80);
         self.gic.set_trigger(
             id,
@@ -76,17 +108,46 @@ impl Gic {
     }
 
     /// Takes the highest-priority pending interrupt, if any; it must be
-    /// ended with [`Gic::end`].
-    pub fn acknowledge(&mut self) -> Option<u32> {
+    /// ended with [`Gic::end`] on the same CPU.
+    pub fn acknowledge(&mut self) -> Option<Acknowledged> {
         self.gic
             .get_and_acknowledge_interrupt(self.group)
-            .map(u32::from)
+            .map(|raw| Acknowledged { raw })
     }
 
     /// Ends an interrupt taken by [`Gic::acknowledge`].
-    pub fn end(&mut self, intid: u32) {
-        if let Ok(id) = IntId::try_from(intid) {
-            self.gic.end_interrupt(id, self.group);
-        }
+    pub fn end(&mut self, taken: Acknowledged) {
+        self.gic.end_interrupt(taken.raw, self.group);
     }
+}
+
+/// An interrupt taken from the CPU interface, to be ended once handled.
+#[derive(Clone, Copy, Debug)]
+pub struct Acknowledged {
+    /// What `GICC_IAR` read: for an SGI it also holds the sending CPU
+    /// (bits 10 to 12), which ending it must write back.
+    raw: IntId,
+}
+
+impl Acknowledged {
+    /// The interrupt's id (0 to 1019), without the sending CPU.
+    pub fn id(self) -> u32 {
+        u32::from(self.raw) & 0x3ff
+    }
+}
+
+/// Raises SGI `sgi` (below [`SGI_COUNT`]) on every CPU in `cpus` (bit `n`:
+/// CPU interface `n`). Does nothing before the GIC is claimed. Writes the
+/// caller made before are visible to the CPUs it interrupts.
+pub fn send_sgi(sgi: u32, cpus: u8) {
+    let distributor = DISTRIBUTOR.load(Ordering::Acquire);
+    if distributor == 0 || sgi >= SGI_COUNT || cpus == 0 {
+        return;
+    }
+    let value = (u32::from(cpus) << 16) | sgi;
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
+    // SAFETY: `GICD_SGIR` of the claimed distributor (device memory, a
+    // 32-bit write-only register); a write raises the SGI on the CPUs in
+    // its target list and touches no memory.
+    unsafe { core::ptr::write_volatile((distributor + SGIR) as *mut u32, value) };
 }

@@ -20,6 +20,7 @@ pub mod mmu;
 pub mod psci;
 pub mod rndr;
 pub mod semihost;
+pub mod smp;
 pub mod stack;
 pub mod timer;
 pub mod uart;
