@@ -3,13 +3,14 @@
 # boots it in QEMU with the serial console on this terminal. `poweroff` in
 # the shell ends it (or Ctrl-A then X).
 #
-#   scripts/run.sh [--ram SIZE] [--heap SIZE] [--floor SIZE]
+#   scripts/run.sh [--cpus N] [--ram SIZE] [--heap SIZE] [--floor SIZE]
 #                  [--session-max SIZE] [--emergency SIZE] [--debug]
 #                  [--append 'KEY=VALUE ...']   (any boot parameter: pids_max,
 #                  tmp_size, operator_reserve, failslab; ARCHITECTURE.md)
 #
-# SIZE takes K/M/G suffixes. Defaults: 128M of RAM, a heap of a quarter of
-# RAM, a floor of an eighth of the heap, sessions limited to 8M.
+# SIZE takes K/M/G suffixes. Defaults: 2 CPUs (N from 1 to 4), 128M of
+# RAM, a heap of a quarter of RAM, a floor of an eighth of the heap,
+# sessions limited to 8M.
 # The guest's TCP port 22 is forwarded from 127.0.0.1:$MEMQUOTA_SSH_PORT
 # (default 2222); if that port is taken, another free one is used.
 set -euo pipefail
@@ -17,10 +18,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 
 ram=128M
+cpus="${MEMQUOTA_CPUS:-2}"
 append=()
 profile=release
 while [ $# -gt 0 ]; do
     case "$1" in
+        --cpus) cpus="${2:?--cpus needs a number of CPUs}"; shift 2 ;;
         --ram) ram="${2:?--ram needs a size}"; shift 2 ;;
         --heap) append+=("heap=${2:?--heap needs a size}"); shift 2 ;;
         --floor) append+=("floor=${2:?--floor needs a size}"); shift 2 ;;
@@ -28,10 +31,15 @@ while [ $# -gt 0 ]; do
         --emergency) append+=("emergency=${2:?--emergency needs a size}"); shift 2 ;;
         --append) append+=(${2:?--append needs boot parameters}); shift 2 ;;
         --debug) profile=dev; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
+# Checked here too (qemu.sh checks it again), so a typo fails before the build.
+case "$cpus" in
+    [1-4]) ;;
+    *) echo "run.sh: --cpus '$cpus': the CPU count must be a whole number from 1 to 4" >&2; exit 2 ;;
+esac
 
 setup_rust
 apt_install qemu-system-arm python3 openssh-client
@@ -73,8 +81,8 @@ if ! cat "$HOME"/.ssh/*.pub > "$state/authorized_keys" 2>/dev/null || [ ! -s "$s
     cp "$state/user_key.pub" "$state/authorized_keys"
     identity=(-i "$state/user_key")
 fi
-say "booting: RAM $ram, boot parameters: ${append[*]:-(defaults)}"
+say "booting: $cpus CPU(s), RAM $ram, boot parameters: ${append[*]:-(defaults)}"
 say "log in over SSH:  ssh -p $port ${identity[*]:+${identity[*]} }user@127.0.0.1"
-MEMQUOTA_RAM="$ram" MEMQUOTA_APPEND="${append[*]:-}" MEMQUOTA_SSH_PORT="$port" \
+MEMQUOTA_CPUS="$cpus" MEMQUOTA_RAM="$ram" MEMQUOTA_APPEND="${append[*]:-}" MEMQUOTA_SSH_PORT="$port" \
     MEMQUOTA_HOST_KEY="$state/host_key" MEMQUOTA_AUTHORIZED_KEYS="$state/authorized_keys" \
     exec scripts/qemu.sh "$elf"

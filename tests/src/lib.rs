@@ -66,9 +66,11 @@ pub fn kernel() -> PathBuf {
 
 /// QEMU `virt` booting `elf` with `append` as its boot parameters, exactly
 /// as `scripts/run.sh` boots it: through `scripts/qemu.sh`, the one place
-/// the QEMU command line is written (128 MiB, one CPU, the serial console
-/// on stdio, semihosting for the test build's exit), with the guest's TCP
-/// port 22 forwarded from a free host port of its own.
+/// the QEMU command line is written (128 MiB, `MEMQUOTA_CPUS` CPUs, 2
+/// unless the environment says otherwise, the serial console on stdio,
+/// semihosting for the test build's exit), with the guest's TCP port 22
+/// forwarded from a free host port of its own. Set `MEMQUOTA_CPUS` on the
+/// command (or use [`Guest::boot_with_cpus`]) for another CPU count.
 pub fn qemu(elf: &Path, append: &str) -> Command {
     qemu_forwarding(elf, append, free_port())
 }
@@ -128,6 +130,19 @@ impl Guest {
     /// As [`Guest::boot`].
     pub fn boot_for(append: &str, deadline: Duration) -> Guest {
         let mut guest = Self::start(append, &[], deadline);
+        guest.expect(PROMPT);
+        guest
+    }
+
+    /// As [`Guest::boot`], on `cpus` CPUs (QEMU's `-smp`; `scripts/qemu.sh`
+    /// accepts 1 to 4) whatever `MEMQUOTA_CPUS` says.
+    ///
+    /// # Panics
+    /// As [`Guest::boot`].
+    pub fn boot_with_cpus(append: &str, cpus: u32) -> Guest {
+        let cpus = cpus.to_string();
+        let env = [("MEMQUOTA_CPUS", std::ffi::OsStr::new(&cpus))];
+        let mut guest = Self::start(append, &env, GUEST_DEADLINE);
         guest.expect(PROMPT);
         guest
     }

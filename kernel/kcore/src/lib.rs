@@ -9,6 +9,8 @@
 //! - [`cmdline`]: the boot parameters (`heap=`, `floor=`, ...) into
 //!   [`cmdline::Params`], reporting bad words as typed warnings.
 //! - [`seconds`]: `sleep`'s argument (`2`, `0.5`) into timer ticks.
+//! - [`bench`]: `bench alloc`'s arguments into typed options, and its
+//!   figures (pairs per second, the CPUs a thread ran on).
 //! - [`oom`]: the limit the out-of-memory report suggests.
 //! - [`pressure`]: the memory-pressure level (normal, warning, critical)
 //!   from the sessions' usage of the heap budget, with hysteresis, and
@@ -30,6 +32,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod bench;
 pub mod cmdline;
 pub mod line_editor;
 pub mod oom;

@@ -13,6 +13,7 @@ mod process;
 mod procfs_vfs;
 mod scheduler;
 mod shell;
+mod smp;
 
 use alloc::string::String;
 
@@ -59,6 +60,7 @@ const SUITES: &[&[Test]] = &[
     files::TESTS,
     shell::TESTS,
     network::TESTS,
+    smp::TESTS,
 ];
 
 /// Runs every case, prints a summary and exits QEMU with the result.

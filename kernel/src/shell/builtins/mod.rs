@@ -1,6 +1,7 @@
 //! The shell's commands. Each runs as its own process; its output goes to
 //! the console or a file, and every output line is a safe point.
 
+mod bench;
 mod files;
 mod hog;
 mod memquota;
@@ -113,6 +114,13 @@ pub static BUILTINS: &[Builtin] = &[
         usage: "hog SIZE [--step N] [--infallible]",
         help: "allocate SIZE bytes of kernel memory in steps (fallibly, unless --infallible)",
         run: Some(hog::hog),
+        operator: false,
+    },
+    Builtin {
+        name: "bench",
+        usage: "bench alloc [--threads N] [--shared|--separate] [--seconds S]",
+        help: "alloc+free pairs per second on N threads, charged to one account or one each",
+        run: Some(bench::bench),
         operator: false,
     },
     Builtin {
