@@ -273,6 +273,24 @@ pub fn init(params: HeapParams, ram: &Range<usize>) -> Result<Range<usize>, Heap
     Ok(region)
 }
 
+/// A new account under `users` (where sessions live) limited to `max`
+/// bytes, for a connection before its login or a test.
+///
+/// # Errors
+/// The table's refusal (full, or the limit could not be set).
+pub fn new_user_account(max: usize) -> Result<Account<'static>, quota::CreateError> {
+    let account = ACCOUNTS.create(
+        Some(users_account()),
+        NewAccount {
+            flags: AccountFlags::empty(),
+            tag: 0,
+        },
+    )?;
+    // A fresh account has no usage, so no limit can be refused.
+    let _ = ACCOUNTS.set_max(account.id(), Limit::Bytes(max));
+    Ok(account)
+}
+
 /// Bytes the sessions together may still take (`users`' max less its
 /// usage).
 #[cfg(not(feature = "ktest"))]

@@ -3,8 +3,6 @@
 
 use alloc::string::String;
 
-use quota::{AccountFlags, Limit, NewAccount};
-
 use super::Test;
 use crate::ensure;
 use crate::heap::{self, ACCOUNTS};
@@ -59,18 +57,7 @@ fn the_virtio_net_card_was_found() -> Result<(), String> {
 }
 
 fn an_account_that_cannot_pay_refuses_the_connection() -> Result<(), String> {
-    let account = ACCOUNTS
-        .create(
-            Some(heap::users_account()),
-            NewAccount {
-                flags: AccountFlags::empty(),
-                tag: 0,
-            },
-        )
-        .map_err(|e| alloc::format!("create: {e:?}"))?;
-    ACCOUNTS
-        .set_max(account.id(), Limit::Bytes(16 << 10))
-        .map_err(|e| alloc::format!("set_max: {e:?}"))?;
+    let account = heap::new_user_account(16 << 10).map_err(|e| alloc::format!("create: {e:?}"))?;
     let mut listener = listen(2200, 1).map_err(|e| alloc::format!("listen: {e}"))?;
     let buffers = Buffers {
         rx: 64 << 10,

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use kcore::bench::CpuSet;
-use quota::{AccountFlags, Limit, NewAccount, Scope};
+use quota::{Limit, Scope};
 
 use super::Test;
 use crate::heap::{self, ACCOUNTS};
@@ -50,16 +50,7 @@ struct Tally {
 
 fn two_cpus_hammer_one_account() -> Result<(), String> {
     let baseline = heap::snapshot().used;
-    let account = ACCOUNTS
-        .create(
-            Some(heap::users_account()),
-            NewAccount {
-                flags: AccountFlags::empty(),
-                tag: 0,
-            },
-        )
-        .map_err(|e| alloc::format!("create: {e:?}"))?;
-    let _ = ACCOUNTS.set_max(account.id(), Limit::Bytes(MAX_BYTES));
+    let account = heap::new_user_account(MAX_BYTES).map_err(|e| alloc::format!("create: {e:?}"))?;
     let id = account.id();
     let threads = crate::cpu::online().max(2);
     let tallies: Arc<Vec<Tally>> = Arc::new((0..threads).map(|_| Tally::default()).collect());

@@ -29,10 +29,8 @@ mod term;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
-use quota::{AccountFlags, NewAccount};
-
 use crate::arch::fwcfg::FwCfg;
-use crate::heap::{self, ACCOUNTS};
+use crate::heap;
 use crate::net::tcp::{self, Buffers, NetError};
 use crate::{kprintln, sched};
 
@@ -188,19 +186,7 @@ pub fn start(fw_cfg: Option<usize>) -> bool {
 /// A new connection's account: under `users`, at most [`PREAUTH_BYTES`]
 /// until its user logs in.
 fn connection_account() -> Result<quota::Account<'static>, NetError> {
-    let account = ACCOUNTS
-        .create(
-            Some(heap::users_account()),
-            NewAccount {
-                flags: AccountFlags::empty(),
-                tag: 0,
-            },
-        )
-        .map_err(|_| NetError::NoMemory)?;
-    ACCOUNTS
-        .set_max(account.id(), quota::Limit::Bytes(PREAUTH_BYTES))
-        .map_err(|_| NetError::NoMemory)?;
-    Ok(account)
+    heap::new_user_account(PREAUTH_BYTES).map_err(|_| NetError::NoMemory)
 }
 
 /// Accepts connections and starts each one's session leader.
