@@ -40,12 +40,20 @@ pub const MAX_ACCOUNTS: usize = 512;
 
 static SLOTS: [Slot; MAX_ACCOUNTS] = [const { Slot::new() }; MAX_ACCOUNTS];
 
-/// One charge stock per CPU: most charges and uncharges touch only this
-/// CPU's stock, with no shared counter written (quota's `charge_on`).
-static STOCKS: [Stock; cpu::MAX_CPUS] = [const { Stock::new() }; cpu::MAX_CPUS];
+/// Charge stock slots per CPU: an account uses the one its index picks,
+/// so threads of a few accounts taking turns on a CPU (or moving between
+/// CPUs) keep their stocks.
+const STOCKS_PER_CPU: usize = 4;
+
+/// The CPUs' charge stocks: most charges and uncharges touch only this
+/// CPU's stock for their account, with no shared counter written (quota's
+/// `charge_on`).
+static STOCKS: [Stock; cpu::MAX_CPUS * STOCKS_PER_CPU] =
+    [const { Stock::new() }; cpu::MAX_CPUS * STOCKS_PER_CPU];
 
 /// All accounts.
-pub static ACCOUNTS: AccountTable<'static> = AccountTable::with_stocks(&SLOTS, &STOCKS);
+pub static ACCOUNTS: AccountTable<'static> =
+    AccountTable::with_stocks_per_cpu(&SLOTS, &STOCKS, STOCKS_PER_CPU);
 
 type Talc = TalcLock<IrqRawMutex, Manual>;
 

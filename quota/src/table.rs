@@ -221,8 +221,12 @@ impl fmt::Display for RefusalReason {
 /// The accounts of one heap. See the module documentation.
 pub struct AccountTable<'s> {
     slots: &'s [Slot],
-    /// One charge stock per CPU (`table_stock.rs`); empty for none.
+    /// The charge stocks (`table_stock.rs`), [`Self::stocks_per_cpu`] per
+    /// CPU, CPU `n`'s first; empty for none.
     stocks: &'s [Stock],
+    /// Stock slots each CPU has: an account uses the one its index picks,
+    /// so a CPU keeps stock for that many accounts at once.
+    stocks_per_cpu: usize,
     /// Bytes a refill tops a stock up to; 0 turns refills off.
     stock_batch: AtomicUsize,
     /// Advanced whenever stock granted earlier may no longer be consumed:
@@ -314,10 +318,11 @@ impl Drop for Pinned<'_, '_> {
 }
 
 macro_rules! table_new {
-    ($slots:expr, $stocks:expr) => {
+    ($slots:expr, $stocks:expr, $per_cpu:expr) => {
         AccountTable {
             slots: $slots,
             stocks: $stocks,
+            stocks_per_cpu: $per_cpu,
             stock_batch: AtomicUsize::new(if $stocks.is_empty() {
                 0
             } else {
@@ -355,11 +360,36 @@ impl<'s> AccountTable<'s> {
     #[cfg(not(loom))]
     #[must_use]
     pub const fn with_stocks(slots: &'s [Slot], stocks: &'s [Stock]) -> Self {
+        Self::with_stocks_per_cpu(slots, stocks, 1)
+    }
+
+    /// A table over `slots` whose CPUs each have `per_cpu` stock slots in
+    /// `stocks` (CPU `n`'s are `stocks[n * per_cpu..][..per_cpu]`): a
+    /// charge on CPU `n` for account `a` uses slot `a.index() % per_cpu`
+    /// of them, so threads of different accounts sharing a CPU keep their
+    /// stocks instead of taking one slot from each other. Exactness does
+    /// not depend on which slot is used (every slot is drained before a
+    /// refusal), and refills are sized by the number of slots.
+    ///
+    /// # Panics
+    /// As [`with_stocks`](Self::with_stocks), and if `per_cpu` is 0 or does
+    /// not divide `stocks.len()`.
+    #[cfg(not(loom))]
+    #[must_use]
+    pub const fn with_stocks_per_cpu(
+        slots: &'s [Slot],
+        stocks: &'s [Stock],
+        per_cpu: usize,
+    ) -> Self {
         assert!(
             !slots.is_empty() && slots.len() <= 1 << 16,
             "1 to 65536 slots"
         );
-        table_new!(slots, stocks)
+        assert!(
+            per_cpu > 0 && stocks.len().is_multiple_of(per_cpu),
+            "per_cpu divides the stocks"
+        );
+        table_new!(slots, stocks, per_cpu)
     }
 
     /// A table over `slots` (the `loom` build: loom's atomics are not
@@ -385,7 +415,7 @@ impl<'s> AccountTable<'s> {
             !slots.is_empty() && slots.len() <= 1 << 16,
             "1 to 65536 slots"
         );
-        table_new!(slots, stocks)
+        table_new!(slots, stocks, 1)
     }
 
     /// Number of slots, the root's included.

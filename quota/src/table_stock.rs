@@ -132,7 +132,7 @@ impl AccountTable<'_> {
         amount: Amount,
         mode: Mode,
     ) -> Result<Charged, Refusal> {
-        let stock = self.stocks.get(cpu);
+        let stock = self.stock_for(cpu, id);
         if let Some(stock) = stock
             && self.consume(stock, id, amount)
         {
@@ -156,7 +156,7 @@ impl AccountTable<'_> {
         amount: Amount,
         mode: Mode,
     ) -> Result<Charged, Refusal> {
-        let stock = self.stocks.get(cpu);
+        let stock = self.stock_for(cpu, id);
         if let Some(stock) = stock
             && self.consume(stock, id, amount)
         {
@@ -173,7 +173,7 @@ impl AccountTable<'_> {
     /// twice the batch (no shared counter touched), else up the tree.
     #[inline]
     pub fn uncharge_on(&self, cpu: usize, id: AccountId, amount: Amount) {
-        if let Some(stock) = self.stocks.get(cpu)
+        if let Some(stock) = self.stock_for(cpu, id)
             && stock.credit(id, amount, self.credit_bound())
         {
             return;
@@ -194,9 +194,21 @@ impl AccountTable<'_> {
         self.stock_batch.load(Relaxed)
     }
 
-    /// Number of CPUs with a stock slot.
+    /// Number of CPUs with stock slots.
     pub fn stock_cpus(&self) -> usize {
-        self.stocks.len()
+        self.stocks
+            .len()
+            .checked_div(self.stocks_per_cpu)
+            .unwrap_or(0)
+    }
+
+    /// The slot CPU `cpu` uses for `id`'s stock, if it has slots.
+    #[inline]
+    fn stock_for(&self, cpu: usize, id: AccountId) -> Option<&Stock> {
+        let per_cpu = self.stocks_per_cpu;
+        let first = cpu.checked_mul(per_cpu)?;
+        self.stocks
+            .get(first.checked_add(id.index().checked_rem(per_cpu)?)?)
     }
 
     /// Bytes and blocks held in all CPUs' stocks now: charged to the
@@ -213,7 +225,11 @@ impl AccountTable<'_> {
 
     /// Returns CPU `cpu`'s idle stock to the counters.
     pub fn drain_cpu(&self, cpu: usize) {
-        if let Some(stock) = self.stocks.get(cpu) {
+        let per_cpu = self.stocks_per_cpu;
+        let Some(first) = cpu.checked_mul(per_cpu) else {
+            return;
+        };
+        for stock in self.stocks.iter().skip(first).take(per_cpu) {
             let held = stock.load();
             if held.is_active() && stock.begin(held) {
                 self.return_stock(stock, held);

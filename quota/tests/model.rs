@@ -506,10 +506,11 @@ impl World<'_> {
 /// Runs one sequence against the table and the model; returns how many
 /// checks it made and how many found stock held (so the run can show
 /// stock was in play).
-fn run(ops: Vec<Op>) -> Result<(usize, usize), TestCaseError> {
+/// Each CPU has `per_cpu` stock slots.
+fn run(ops: Vec<Op>, per_cpu: usize) -> Result<(usize, usize), TestCaseError> {
     let slots: Vec<Slot> = (0..SLOTS).map(|_| Slot::new()).collect();
-    let stocks: Vec<Stock> = (0..CPUS).map(|_| Stock::new()).collect();
-    let table = AccountTable::with_stocks(&slots, &stocks);
+    let stocks: Vec<Stock> = (0..CPUS * per_cpu).map(|_| Stock::new()).collect();
+    let table = AccountTable::with_stocks_per_cpu(&slots, &stocks, per_cpu);
     table.set_stock_batch(4096);
     let mut world = World {
         table: &table,
@@ -550,6 +551,17 @@ fn run(ops: Vec<Op>) -> Result<(usize, usize), TestCaseError> {
 
 #[test]
 fn table_matches_the_sequential_model_with_stock_in_play() {
+    matches_with_stock_slots_per_cpu(1);
+}
+
+/// The same with three stock slots per CPU, each account using the one
+/// its index picks.
+#[test]
+fn table_matches_the_sequential_model_with_several_stock_slots_per_cpu() {
+    matches_with_stock_slots_per_cpu(3);
+}
+
+fn matches_with_stock_slots_per_cpu(per_cpu: usize) {
     let stocked = AtomicUsize::new(0);
     let checks = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config {
@@ -561,7 +573,7 @@ fn table_matches_the_sequential_model_with_stock_in_play() {
     });
     runner
         .run(&proptest::collection::vec(op(), 1..120), |ops| {
-            let (n, with_stock) = run(ops)?;
+            let (n, with_stock) = run(ops, per_cpu)?;
             checks.fetch_add(n, Relaxed);
             stocked.fetch_add(with_stock, Relaxed);
             Ok(())
