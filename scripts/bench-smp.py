@@ -14,84 +14,13 @@ hanging it.
 """
 
 import argparse
-import os
 import re
-import socket
-import subprocess
 import sys
-import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROMPT = b"memquota# "
+from guest_console import PROMPT, Guest, Unanswered, free_port
+
 RUNS = [(1, "shared"), (1, "separate"), (2, "shared"), (2, "separate")]
-
-
-class Unanswered(Exception):
-    """The console did not say what was expected in time."""
-
-
-class Guest:
-    """QEMU with the console on pipes, killed at its deadline."""
-
-    def __init__(self, elf, cpus, deadline):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = dict(os.environ, MEMQUOTA_CPUS=str(cpus), MEMQUOTA_APPEND="",
-                   MEMQUOTA_SSH_PORT=str(port))
-        self.proc = subprocess.Popen([os.path.join(ROOT, "scripts/qemu.sh"), elf],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     env=env)
-        self.out = bytearray()
-        self.seen = 0
-        self.cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.timer = threading.Timer(deadline, self.proc.kill)
-        self.timer.start()
-
-    def _read(self):
-        while True:
-            data = self.proc.stdout.read1(4096)
-            with self.cond:
-                if not data:
-                    self.out += b"\n[guest ended]\n"
-                    self.cond.notify_all()
-                    return
-                self.out += data
-                self.cond.notify_all()
-
-    def expect(self, pattern, timeout):
-        """Waits for `pattern` after what was consumed; returns the text up
-        to and including it."""
-        end = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                at = self.out.find(pattern, self.seen)
-                if at >= 0:
-                    text = bytes(self.out[self.seen:at + len(pattern)])
-                    self.seen = at + len(pattern)
-                    return text.decode(errors="replace")
-                left = end - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None and b"[guest ended]" in self.out:
-                    tail = bytes(self.out[-2000:]).decode(errors="replace")
-                    raise Unanswered(f"no {pattern!r} within {timeout} s; the console said:\n{tail}")
-                self.cond.wait(left)
-
-    def run(self, line, timeout):
-        self.proc.stdin.write(line.encode() + b"\r")
-        self.proc.stdin.flush()
-        return self.expect(PROMPT, timeout)
-
-    def stop(self):
-        try:
-            self.proc.stdin.write(b"poweroff\r")
-            self.proc.stdin.flush()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        self.timer.cancel()
 
 
 def total(text):
@@ -113,7 +42,9 @@ def main():
     failed = False
     for cpus in cpu_counts:
         started = time.monotonic()
-        guest = Guest(args.elf, cpus, args.deadline)
+        env = {"MEMQUOTA_CPUS": str(cpus), "MEMQUOTA_APPEND": "",
+               "MEMQUOTA_SSH_PORT": str(free_port())}
+        guest = Guest(args.elf, env, deadline=args.deadline)
         try:
             guest.expect(PROMPT, 60)
             for threads, accounts in RUNS:

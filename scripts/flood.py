@@ -25,8 +25,10 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROMPT = b"memquota# "
+import guest_console
+from guest_console import PROMPT, free_port
+
+ROOT = guest_console.ROOT
 GUESTS = []
 EXTRA = os.environ.get("FLOOD_QEMU_EXTRA", "").split()
 
@@ -38,60 +40,6 @@ def _stop_guests():
             guest.proc.kill()
 
 
-class Guest:
-    """QEMU with the console on pipes."""
-
-    def __init__(self, elf, append, keys):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        env = dict(os.environ,
-                   MEMQUOTA_APPEND=append,
-                   MEMQUOTA_SSH_PORT=str(self.port),
-                   MEMQUOTA_HOST_KEY=os.path.join(keys, "host"),
-                   MEMQUOTA_AUTHORIZED_KEYS=os.path.join(keys, "user.pub"))
-        self.started = time.monotonic()
-        GUESTS.append(self)
-        self.proc = subprocess.Popen([os.path.join(ROOT, "scripts/qemu.sh"), elf, *EXTRA],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        self.out = bytearray()
-        self.seen = 0
-        self.lock = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        while True:
-            data = self.proc.stdout.read1(4096)
-            if not data:
-                return
-            with self.lock:
-                self.out += data
-                self.lock.notify_all()
-
-    def expect(self, pattern, timeout=60):
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            while True:
-                at = self.out.find(pattern, self.seen)
-                if at >= 0:
-                    text = bytes(self.out[self.seen:at + len(pattern)])
-                    self.seen = at + len(pattern)
-                    return text.decode(errors="replace")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    sys.exit(f"flood.py: timed out waiting for {pattern!r}")
-                self.lock.wait(left)
-
-    def run(self, line):
-        self.proc.stdin.write(line.encode() + b"\r")
-        self.proc.stdin.flush()
-        return self.expect(PROMPT)
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
 def ssh_args(guest, keys, command):
     return ["ssh", "-p", str(guest.port), "-i", os.path.join(keys, "user"),
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -99,8 +47,20 @@ def ssh_args(guest, keys, command):
             "-c", "chacha20-poly1305@openssh.com", "user@127.0.0.1", command]
 
 
+def start_guest(elf, append, keys):
+    """A guest with the SSH server's keys and a free port (`guest.port`)."""
+    port = free_port()
+    env = {"MEMQUOTA_APPEND": append, "MEMQUOTA_SSH_PORT": str(port),
+           "MEMQUOTA_HOST_KEY": os.path.join(keys, "host"),
+           "MEMQUOTA_AUTHORIZED_KEYS": os.path.join(keys, "user.pub")}
+    guest = guest_console.Guest(elf, env, EXTRA)
+    guest.port = port
+    GUESTS.append(guest)
+    return guest
+
+
 def boot(elf, append, keys):
-    guest = Guest(elf, append, keys)
+    guest = start_guest(elf, append, keys)
     guest.expect(PROMPT)
     while True:
         tried = subprocess.run(ssh_args(guest, keys, "true"), stdin=subprocess.DEVNULL,
