@@ -4,7 +4,10 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::Any;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 
 use quota::{AccountId, Scope, ScopeCell};
 
@@ -134,13 +137,19 @@ impl Thread {
     /// if the flag is still clear then (under the scheduler's lock, which
     /// wakers hold too): a wake-up between the check and the block, from
     /// any CPU, is never lost.
+    ///
+    /// A waker through a wait queue is ordered after the waiter's clearing
+    /// by the queue's lock. [`Thread::signal`] wakes without a queue: its
+    /// signal bits, this flag, the clearing and the waiter's look at its
+    /// signals are all sequentially consistent, so a waiter that clears the
+    /// flag after a signal's wake-up set it sees that signal.
     pub(super) fn note_wakeup(&self) {
-        self.wakeup.store(true, Relaxed);
+        self.wakeup.store(true, SeqCst);
     }
 
     /// Clears the wake-up flag before checking a wait's condition.
     pub(super) fn ready_to_wait(&self) {
-        self.wakeup.store(false, Relaxed);
+        self.wakeup.store(false, SeqCst);
     }
 
     /// Takes the wake-up flag.
@@ -189,7 +198,7 @@ impl Thread {
         if ACCOUNTS.kill_pending(self.account) {
             return Err(Stop::OutOfMemory);
         }
-        let signals = self.signals.load(Relaxed);
+        let signals = self.signals.load(SeqCst);
         if signals & Signal::Kill.bit() != 0 {
             Err(Stop::Killed)
         } else if signals & Signal::Interrupt.bit() != 0 {
@@ -202,7 +211,7 @@ impl Thread {
     /// Sends `signal`: the thread stops at its next safe point, and is
     /// woken if it is blocked so that it gets there.
     pub fn signal(self: &Arc<Self>, signal: Signal) {
-        self.signals.fetch_or(signal.bit(), Relaxed);
+        self.signals.fetch_or(signal.bit(), SeqCst);
         super::wake(self);
     }
 }
