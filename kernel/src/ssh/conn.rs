@@ -82,24 +82,42 @@ pub(super) struct Shared {
 }
 
 /// Takes `lock`, giving the CPU to others while someone else holds it.
-fn lock<T>(lock: &spin::Mutex<T>) -> spin::MutexGuard<'_, T> {
+///
+/// Waiting is a safe point: a thread that must stop (killed, interrupted,
+/// its account out of memory) stops here instead of waiting on. No holder
+/// blocks while it holds a connection's lock, so a wait normally ends
+/// within the holder's time slice; but a holder ended on the spot (a stack
+/// overflow, which these locks do not prevent since they are not kernel
+/// locks) never releases it, and its waiters must still be killable.
+///
+/// # Errors
+/// The [`Stop`] of the waiting thread.
+fn lock<T>(lock: &spin::Mutex<T>) -> Result<spin::MutexGuard<'_, T>, Stop> {
     loop {
         if let Some(guard) = lock.try_lock() {
-            return guard;
+            return Ok(guard);
         }
+        crate::sched::check_current()?;
         crate::sched::yield_now();
     }
 }
 
 impl Shared {
     /// Runs `f` on the connection with a host for the session.
-    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Connection, &mut KernelHost<'_>) -> R) -> R {
-        let terms = lock(&self.terms);
+    ///
+    /// # Errors
+    /// The [`Stop`] of the calling thread, if it must stop while waiting
+    /// for the connection (see [`lock`]).
+    pub(super) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection, &mut KernelHost<'_>) -> R,
+    ) -> Result<R, Stop> {
+        let terms = lock(&self.terms)?;
         let mut host = KernelHost {
             account: Some(self.account),
             terms: &terms,
         };
-        f(&mut lock(&self.conn), &mut host)
+        Ok(f(&mut *lock(&self.conn)?, &mut host))
     }
 
     pub(super) fn changes(&self) -> u64 {
@@ -147,7 +165,9 @@ impl Pump {
                     moved = true;
                 }
                 Err(_) => {
-                    shared.with(|c, _| c.close_input());
+                    shared
+                        .with(|c, _| c.close_input())
+                        .map_err(|_| End::Stopped)?;
                 }
             }
         }
@@ -175,6 +195,7 @@ impl Pump {
             }
             (input, sent, c.closed().is_some() && c.output().is_empty())
         });
+        let result = result.map_err(|_| End::Stopped)?;
         let (input, sent, finished) = result;
         let Ok(n) = input else {
             // Flush what the connection says last, then close.
@@ -197,7 +218,9 @@ impl Pump {
     /// Waits until the socket or a waiter has something for the pump, or
     /// `also()` holds.
     fn wait(shared: &Shared, seen: u64, mut also: impl FnMut() -> bool) -> Result<(), End> {
-        let has_output = shared.with(|c, _| !c.output().is_empty());
+        let has_output = shared
+            .with(|c, _| !c.output().is_empty())
+            .map_err(|_| End::Stopped)?;
         net::wait_until(|| {
             shared.changes() != seen
                 || also()
@@ -353,10 +376,17 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
         // The connection's own memory is refused, never forced, at the
         // session's limit: its commands may be killed for memory, the
         // connection that reports it must not be.
-        let Ok(moved) = heap::fallible(|| pump.run(shared, &mut events)) else {
+        let moved = match heap::fallible(|| pump.run(shared, &mut events)) {
+            Ok(moved) => moved,
             // The peer or the connection ended it.
-            farewell.why = None;
-            break;
+            Err(End::Closed) => {
+                farewell.why = None;
+                break;
+            }
+            Err(End::Stopped) => {
+                farewell.why = Some(STOPPED);
+                break;
+            }
         };
         for event in events.drain(..) {
             handle(me, shared, &mut channels, event);
@@ -364,7 +394,7 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
         let reaped = reap(me, shared, &mut channels);
         let exited = || channels.values().any(|c| c.process.has_exited());
         if !moved && !reaped && Pump::wait(shared, seen, exited).is_err() {
-            farewell.why = Some("the session was stopped (killed, or over its memory limit)");
+            farewell.why = Some(STOPPED);
             break;
         }
     }
@@ -373,6 +403,9 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
     }
     0
 }
+
+/// Why a session whose leader was stopped ended.
+const STOPPED: &str = "the session was stopped (killed, or over its memory limit)";
 
 /// Sends a DISCONNECT with `why` (if any) when dropped, unless the
 /// connection has already closed. Its bytes are the kernel's: it runs when the session
@@ -385,13 +418,25 @@ struct Farewell<'a> {
 impl Drop for Farewell<'_> {
     fn drop(&mut self) {
         let Some(why) = self.why else { return };
+        // Its leader may be stopping, so the wait for the connection
+        // cannot be a safe point; it is bounded instead (a holder ended on
+        // the spot never lets go).
+        let until = time::ticks() + time::TICK_HZ;
+        let conn = loop {
+            if let Some(conn) = self.shared.conn.try_lock() {
+                break conn;
+            }
+            if time::ticks() >= until {
+                return;
+            }
+            crate::sched::yield_now();
+        };
         heap::as_kernel(|| {
-            self.shared.with(|c, _| {
-                if c.closed().is_none() {
-                    let _ = c.disconnect(why);
-                    let _ = self.shared.stream.try_write(c.output());
-                }
-            });
+            let mut c = conn;
+            if c.closed().is_none() {
+                let _ = c.disconnect(why);
+                let _ = self.shared.stream.try_write(c.output());
+            }
         });
     }
 }
@@ -436,12 +481,16 @@ fn handle(
             });
             match proc::spawn(spawn, body) {
                 Ok(process) => {
-                    lock(&shared.terms).push((channel, Arc::downgrade(&term)));
+                    // If the leader must stop, its channels' commands are
+                    // killed anyway: Ctrl-C need not reach this one.
+                    if let Ok(mut terms) = lock(&shared.terms) {
+                        terms.push((channel, Arc::downgrade(&term)));
+                    }
                     channels.insert(channel, Chan { process, term });
                 }
                 Err(e) => {
                     let message = alloc::format!("cannot start: {e}\r\n");
-                    shared.with(|c, _| {
+                    let _ = shared.with(|c, _| {
                         let _ = c.write(channel, sshd::Stream::Stderr, message.as_bytes());
                         c.exit(channel, Exit::Status(127));
                     });
@@ -488,8 +537,11 @@ fn reap(me: &Arc<Process>, shared: &Shared, channels: &mut BTreeMap<ChannelId, C
                 message: status.to_string(),
             },
         };
-        shared.with(|c, _| c.exit(channel, exit));
-        lock(&shared.terms).retain(|(c, _)| *c != channel);
+        // A leader that must stop ends the connection at its next wait.
+        let _ = shared.with(|c, _| c.exit(channel, exit));
+        if let Ok(mut terms) = lock(&shared.terms) {
+            terms.retain(|(c, _)| *c != channel);
+        }
         false
     });
     if any {

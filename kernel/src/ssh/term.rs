@@ -50,7 +50,7 @@ impl ChannelTerminal {
             let seen = self.shared.changes();
             let written = self
                 .shared
-                .with(|c, _| c.write(self.channel, stream, bytes));
+                .with(|c, _| c.write(self.channel, stream, bytes))?;
             match written {
                 // The channel is gone: its command has no one to talk to.
                 Err(_) => return Err(Stop::Killed),
@@ -85,7 +85,7 @@ impl Terminal for ChannelTerminal {
             let seen = self.shared.changes();
             let read = self
                 .shared
-                .with(|c, host| c.read_stdin(self.channel, buf, host));
+                .with(|c, host| c.read_stdin(self.channel, buf, host))?;
             match read {
                 StdinRead::Data(n) => {
                     // Window credit may be due: let the connection send it.
