@@ -273,6 +273,13 @@ impl Place {
             .is_some_and(|(startup, since)| startup.evicted(since))
     }
 
+    /// The connection moved bytes, having got as far as `progress`.
+    fn touch(&self, progress: u8) {
+        if let Some((startup, since)) = self.0 {
+            startup.touch(since, progress);
+        }
+    }
+
     fn leave(&mut self) {
         if let Some((startup, since)) = self.0.take() {
             startup.leave(since);
@@ -325,9 +332,10 @@ fn serve(
         if place.evicted() {
             let _ = shared.with(|c, _| {
                 let _ =
-                    c.disconnect("too many connections waiting to log in: the oldest is closed");
+                    c.disconnect("too many connections waiting to log in: the idlest is closed");
                 shared.stream.try_write(c.output())
             });
+            shared.stream.set_linger_ms(super::EVICTED_LINGER_MS);
             return 0;
         }
         let seen = shared.changes();
@@ -349,6 +357,9 @@ fn serve(
             return session(me, &shared, pump, events);
         }
         events.clear();
+        if moved && let Ok(progress) = shared.with(|c, _| c.progress()) {
+            place.touch(progress);
+        }
         if !moved && Pump::wait(&shared, seen, || place.evicted()).is_err() {
             return 0;
         }
