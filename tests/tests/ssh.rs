@@ -317,6 +317,69 @@ fn a_session_may_lower_its_limit_but_not_raise_it_nor_see_others() {
     assert_eq!(field(&g.run("cat /proc/1/memquota"), "max"), 8 << 20);
 }
 
+/// Ten channels of one connection (OpenSSH multiplexing) each flood a
+/// `sink` at a 1 MiB session limit: the session runs out, and its leader
+/// ends. Every channel's command ends with it, even one its shell started
+/// just as the leader went (that one once waited for its stdin forever,
+/// holding the session's memory until the operator killed it); after the
+/// clients are gone nothing is left behind.
+#[test]
+fn channel_commands_end_with_their_connection_and_leave_nothing_behind() {
+    const CHANNELS: usize = 10;
+    let keys = Keys::new("mux");
+    let mut g = keys.boot("session_max=1M");
+    keys.ssh(&g, "true", None);
+    let before = g.meminfo_quiet();
+    let input = keys.dir.join("zeros");
+    std::fs::write(&input, vec![0u8; 16 << 20]).expect("write input");
+    let socket = keys.dir.join("mux");
+    let socket_opt = format!("ControlPath={}", socket.display());
+    let master = keys
+        .client(&g, &["-M", "-N", "-o", &socket_opt], &[])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ssh -M");
+    let mut master = KillOnDrop(master);
+    let deadline = std::time::Instant::now() + SSH_TIMEOUT;
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::scope(|scope| {
+        for _ in 0..CHANNELS {
+            scope.spawn(|| {
+                keys.ssh_with(
+                    &g,
+                    &["-S", &socket.display().to_string()],
+                    "sink",
+                    Some(&input),
+                )
+            });
+        }
+    });
+    let _ = master.0.kill();
+    let _ = master.0.wait();
+    let after = g.meminfo_settled(&before, BASELINE_KEYS);
+    let ps = g.run("ps");
+    assert!(
+        !ps.contains("sink"),
+        "a channel's command outlived it:\n{ps}"
+    );
+    assert_same(&before, &after, BASELINE_KEYS);
+}
+
+/// A child process killed when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A peer that connects to the guest's SSH port and sends `bytes`.
 fn raw_peer(guest: &Guest, bytes: &[u8]) -> std::net::TcpStream {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", guest.ssh_port())).expect("connect");

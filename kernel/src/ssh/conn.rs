@@ -7,7 +7,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::ToString;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 use quota::AccountId;
 use sshd::{ChannelId, Connection, Event, Exit};
@@ -79,6 +79,9 @@ pub(super) struct Shared {
     account: AccountId,
     /// The channels' terminals, for Ctrl-C (taken before `conn`).
     terms: spin::Mutex<Vec<(ChannelId, Weak<ChannelTerminal>)>>,
+    /// Set when the leader has stopped serving the connection: its
+    /// channels' commands have no one to talk to.
+    ended: AtomicBool,
 }
 
 /// Takes `lock`, giving the CPU to others while someone else holds it.
@@ -118,6 +121,11 @@ impl Shared {
             terms: &terms,
         };
         Ok(f(&mut *lock(&self.conn)?, &mut host))
+    }
+
+    /// Whether the leader has stopped serving the connection.
+    pub(super) fn ended(&self) -> bool {
+        self.ended.load(SeqCst)
     }
 
     pub(super) fn changes(&self) -> u64 {
@@ -312,6 +320,7 @@ fn serve(
         changes: AtomicU64::new(0),
         account: me.account_id(),
         terms: spin::Mutex::new(Vec::new()),
+        ended: AtomicBool::new(false),
     });
     shared.stream.set_linger_ms(super::PREAUTH_LINGER_MS);
     // Admission control: under critical memory pressure a new session is
@@ -418,8 +427,10 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
 /// Why a session whose leader was stopped ended.
 const STOPPED: &str = "the session was stopped (killed, or over its memory limit)";
 
-/// Sends a DISCONNECT with `why` (if any) when dropped, unless the
-/// connection has already closed. Its bytes are the kernel's: it runs when the session
+/// When dropped (the leader stops serving, however it ends): tells the
+/// channels' commands that the connection has ended, and sends a
+/// DISCONNECT with `why` (if any), unless the connection has already
+/// closed. Its bytes are the kernel's: it runs when the session
 /// may have no memory left.
 struct Farewell<'a> {
     shared: &'a Shared,
@@ -428,6 +439,11 @@ struct Farewell<'a> {
 
 impl Drop for Farewell<'_> {
     fn drop(&mut self) {
+        // A command its shell started just as the leader ended may have
+        // missed the session's kill; waiting on the connection, it would
+        // wait forever, holding the session's memory.
+        self.shared.ended.store(true, SeqCst);
+        self.shared.bump();
         let Some(why) = self.why else { return };
         // Its leader may be stopping, so the wait for the connection
         // cannot be a safe point; it is bounded instead (a holder ended on
