@@ -7,7 +7,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::ToString;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 use quota::AccountId;
 use sshd::{ChannelId, Connection, Event, Exit};
@@ -79,27 +79,53 @@ pub(super) struct Shared {
     account: AccountId,
     /// The channels' terminals, for Ctrl-C (taken before `conn`).
     terms: spin::Mutex<Vec<(ChannelId, Weak<ChannelTerminal>)>>,
+    /// Set when the leader has stopped serving the connection: its
+    /// channels' commands have no one to talk to.
+    ended: AtomicBool,
 }
 
 /// Takes `lock`, giving the CPU to others while someone else holds it.
-fn lock<T>(lock: &spin::Mutex<T>) -> spin::MutexGuard<'_, T> {
+///
+/// Waiting is a safe point: a thread that must stop (killed, interrupted,
+/// its account out of memory) stops here instead of waiting on. No holder
+/// blocks while it holds a connection's lock, so a wait normally ends
+/// within the holder's time slice; but a holder ended on the spot (a stack
+/// overflow, which these locks do not prevent since they are not kernel
+/// locks) never releases it, and its waiters must still be killable.
+///
+/// # Errors
+/// The [`Stop`] of the waiting thread.
+fn lock<T>(lock: &spin::Mutex<T>) -> Result<spin::MutexGuard<'_, T>, Stop> {
     loop {
         if let Some(guard) = lock.try_lock() {
-            return guard;
+            return Ok(guard);
         }
+        crate::sched::check_current()?;
         crate::sched::yield_now();
     }
 }
 
 impl Shared {
     /// Runs `f` on the connection with a host for the session.
-    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Connection, &mut KernelHost<'_>) -> R) -> R {
-        let terms = lock(&self.terms);
+    ///
+    /// # Errors
+    /// The [`Stop`] of the calling thread, if it must stop while waiting
+    /// for the connection (see [`lock`]).
+    pub(super) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection, &mut KernelHost<'_>) -> R,
+    ) -> Result<R, Stop> {
+        let terms = lock(&self.terms)?;
         let mut host = KernelHost {
             account: Some(self.account),
             terms: &terms,
         };
-        f(&mut lock(&self.conn), &mut host)
+        Ok(f(&mut *lock(&self.conn)?, &mut host))
+    }
+
+    /// Whether the leader has stopped serving the connection.
+    pub(super) fn ended(&self) -> bool {
+        self.ended.load(SeqCst)
     }
 
     pub(super) fn changes(&self) -> u64 {
@@ -147,7 +173,9 @@ impl Pump {
                     moved = true;
                 }
                 Err(_) => {
-                    shared.with(|c, _| c.close_input());
+                    shared
+                        .with(|c, _| c.close_input())
+                        .map_err(|_| End::Stopped)?;
                 }
             }
         }
@@ -175,6 +203,7 @@ impl Pump {
             }
             (input, sent, c.closed().is_some() && c.output().is_empty())
         });
+        let result = result.map_err(|_| End::Stopped)?;
         let (input, sent, finished) = result;
         let Ok(n) = input else {
             // Flush what the connection says last, then close.
@@ -197,7 +226,9 @@ impl Pump {
     /// Waits until the socket or a waiter has something for the pump, or
     /// `also()` holds.
     fn wait(shared: &Shared, seen: u64, mut also: impl FnMut() -> bool) -> Result<(), End> {
-        let has_output = shared.with(|c, _| !c.output().is_empty());
+        let has_output = shared
+            .with(|c, _| !c.output().is_empty())
+            .map_err(|_| End::Stopped)?;
         net::wait_until(|| {
             shared.changes() != seen
                 || also()
@@ -250,6 +281,13 @@ impl Place {
             .is_some_and(|(startup, since)| startup.evicted(since))
     }
 
+    /// The connection moved bytes, having got as far as `progress`.
+    fn touch(&self, progress: u8) {
+        if let Some((startup, since)) = self.0 {
+            startup.touch(since, progress);
+        }
+    }
+
     fn leave(&mut self) {
         if let Some((startup, since)) = self.0.take() {
             startup.leave(since);
@@ -282,6 +320,7 @@ fn serve(
         changes: AtomicU64::new(0),
         account: me.account_id(),
         terms: spin::Mutex::new(Vec::new()),
+        ended: AtomicBool::new(false),
     });
     shared.stream.set_linger_ms(super::PREAUTH_LINGER_MS);
     // Admission control: under critical memory pressure a new session is
@@ -302,9 +341,10 @@ fn serve(
         if place.evicted() {
             let _ = shared.with(|c, _| {
                 let _ =
-                    c.disconnect("too many connections waiting to log in: the oldest is closed");
+                    c.disconnect("too many connections waiting to log in: the idlest is closed");
                 shared.stream.try_write(c.output())
             });
+            shared.stream.set_linger_ms(super::EVICTED_LINGER_MS);
             return 0;
         }
         let seen = shared.changes();
@@ -326,6 +366,9 @@ fn serve(
             return session(me, &shared, pump, events);
         }
         events.clear();
+        if moved && let Ok(progress) = shared.with(|c, _| c.progress()) {
+            place.touch(progress);
+        }
         if !moved && Pump::wait(&shared, seen, || place.evicted()).is_err() {
             return 0;
         }
@@ -353,10 +396,17 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
         // The connection's own memory is refused, never forced, at the
         // session's limit: its commands may be killed for memory, the
         // connection that reports it must not be.
-        let Ok(moved) = heap::fallible(|| pump.run(shared, &mut events)) else {
+        let moved = match heap::fallible(|| pump.run(shared, &mut events)) {
+            Ok(moved) => moved,
             // The peer or the connection ended it.
-            farewell.why = None;
-            break;
+            Err(End::Closed) => {
+                farewell.why = None;
+                break;
+            }
+            Err(End::Stopped) => {
+                farewell.why = Some(STOPPED);
+                break;
+            }
         };
         for event in events.drain(..) {
             handle(me, shared, &mut channels, event);
@@ -364,7 +414,7 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
         let reaped = reap(me, shared, &mut channels);
         let exited = || channels.values().any(|c| c.process.has_exited());
         if !moved && !reaped && Pump::wait(shared, seen, exited).is_err() {
-            farewell.why = Some("the session was stopped (killed, or over its memory limit)");
+            farewell.why = Some(STOPPED);
             break;
         }
     }
@@ -374,8 +424,13 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
     0
 }
 
-/// Sends a DISCONNECT with `why` (if any) when dropped, unless the
-/// connection has already closed. Its bytes are the kernel's: it runs when the session
+/// Why a session whose leader was stopped ended.
+const STOPPED: &str = "the session was stopped (killed, or over its memory limit)";
+
+/// When dropped (the leader stops serving, however it ends): tells the
+/// channels' commands that the connection has ended, and sends a
+/// DISCONNECT with `why` (if any), unless the connection has already
+/// closed. Its bytes are the kernel's: it runs when the session
 /// may have no memory left.
 struct Farewell<'a> {
     shared: &'a Shared,
@@ -384,14 +439,31 @@ struct Farewell<'a> {
 
 impl Drop for Farewell<'_> {
     fn drop(&mut self) {
+        // A command its shell started just as the leader ended may have
+        // missed the session's kill; waiting on the connection, it would
+        // wait forever, holding the session's memory.
+        self.shared.ended.store(true, SeqCst);
+        self.shared.bump();
         let Some(why) = self.why else { return };
+        // Its leader may be stopping, so the wait for the connection
+        // cannot be a safe point; it is bounded instead (a holder ended on
+        // the spot never lets go).
+        let until = time::ticks() + time::TICK_HZ;
+        let conn = loop {
+            if let Some(conn) = self.shared.conn.try_lock() {
+                break conn;
+            }
+            if time::ticks() >= until {
+                return;
+            }
+            crate::sched::yield_now();
+        };
         heap::as_kernel(|| {
-            self.shared.with(|c, _| {
-                if c.closed().is_none() {
-                    let _ = c.disconnect(why);
-                    let _ = self.shared.stream.try_write(c.output());
-                }
-            });
+            let mut c = conn;
+            if c.closed().is_none() {
+                let _ = c.disconnect(why);
+                let _ = self.shared.stream.try_write(c.output());
+            }
         });
     }
 }
@@ -436,12 +508,16 @@ fn handle(
             });
             match proc::spawn(spawn, body) {
                 Ok(process) => {
-                    lock(&shared.terms).push((channel, Arc::downgrade(&term)));
+                    // If the leader must stop, its channels' commands are
+                    // killed anyway: Ctrl-C need not reach this one.
+                    if let Ok(mut terms) = lock(&shared.terms) {
+                        terms.push((channel, Arc::downgrade(&term)));
+                    }
                     channels.insert(channel, Chan { process, term });
                 }
                 Err(e) => {
                     let message = alloc::format!("cannot start: {e}\r\n");
-                    shared.with(|c, _| {
+                    let _ = shared.with(|c, _| {
                         let _ = c.write(channel, sshd::Stream::Stderr, message.as_bytes());
                         c.exit(channel, Exit::Status(127));
                     });
@@ -488,8 +564,11 @@ fn reap(me: &Arc<Process>, shared: &Shared, channels: &mut BTreeMap<ChannelId, C
                 message: status.to_string(),
             },
         };
-        shared.with(|c, _| c.exit(channel, exit));
-        lock(&shared.terms).retain(|(c, _)| *c != channel);
+        // A leader that must stop ends the connection at its next wait.
+        let _ = shared.with(|c, _| c.exit(channel, exit));
+        if let Ok(mut terms) = lock(&shared.terms) {
+            terms.retain(|(c, _)| *c != channel);
+        }
         false
     });
     if any {

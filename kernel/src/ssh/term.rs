@@ -47,10 +47,14 @@ impl ChannelTerminal {
     fn send(&self, stream: Stream, mut bytes: &[u8]) -> Result<(), Stop> {
         while !bytes.is_empty() {
             crate::sched::check_current()?;
+            // Seen first: an end after it is a change that wakes the wait.
             let seen = self.shared.changes();
+            if self.shared.ended() {
+                return Err(Stop::Killed);
+            }
             let written = self
                 .shared
-                .with(|c, _| c.write(self.channel, stream, bytes));
+                .with(|c, _| c.write(self.channel, stream, bytes))?;
             match written {
                 // The channel is gone: its command has no one to talk to.
                 Err(_) => return Err(Stop::Killed),
@@ -82,10 +86,15 @@ impl Terminal for ChannelTerminal {
     fn read(&self, buf: &mut [u8]) -> Result<usize, Stop> {
         loop {
             crate::sched::check_current()?;
+            // Seen first: an end after it is a change that wakes the wait.
             let seen = self.shared.changes();
+            // The connection is gone: its command has no one to talk to.
+            if self.shared.ended() {
+                return Err(Stop::Killed);
+            }
             let read = self
                 .shared
-                .with(|c, host| c.read_stdin(self.channel, buf, host));
+                .with(|c, host| c.read_stdin(self.channel, buf, host))?;
             match read {
                 StdinRead::Data(n) => {
                     // Window credit may be due: let the connection send it.

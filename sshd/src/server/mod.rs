@@ -164,6 +164,17 @@ impl Connection {
         self.user.as_deref()
     }
 
+    /// How far the peer has got towards logging in, for choosing which
+    /// waiting connection to drop: 0 before its KEXINIT, 1 once its KEXINIT
+    /// arrived, 2 once the first key exchange is done (and from then on).
+    pub fn progress(&self) -> u8 {
+        match self.stage {
+            Stage::Version => 0,
+            Stage::FirstKex => u8::from(self.kex.as_ref().is_some_and(|k| k.theirs.is_some())),
+            Stage::Service | Stage::Auth | Stage::Connected => 2,
+        }
+    }
+
     /// Why the connection ended, if it did.
     pub fn closed(&self) -> Option<&Disconnect> {
         self.closed.as_ref()

@@ -945,3 +945,15 @@ proptest! {
         prop_assert_eq!(c.err.is_some(), !tolerated);
     }
 }
+
+#[test]
+fn progress_counts_the_steps_towards_login() {
+    let mut c = Client::new(config(), host());
+    assert_eq!(c.conn.progress(), 0);
+    c.send_raw(b"SSH-2.0-test\r\n");
+    assert_eq!(c.conn.progress(), 0, "a version line alone");
+    c.send(&kexinit_c());
+    assert_eq!(c.conn.progress(), 1, "the peer's KEXINIT");
+    let c = Client::login(config(), host());
+    assert_eq!(c.conn.progress(), 2, "after the key exchange");
+}
