@@ -339,6 +339,8 @@ fn tmp_files_are_charged_to_their_session_and_credited_on_removal() {
         "{out}"
     );
     assert_eq!(g.run("echo $?"), "1\n");
+    // `$?` on one line is the status of the command just before it.
+    assert_eq!(g.run("true; echo $?; false; echo $?"), "0\n1\n");
     let full = g.run("memquota 1");
     assert!(
         field(&full, "current") > 1024 * 1024,

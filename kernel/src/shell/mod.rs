@@ -124,11 +124,11 @@ impl<'a> Shell<'a> {
         tty::print(&*self.term, true, format_args!("{args}\n"))
     }
 
-    /// Runs a command line: `$?` expanded, parsed, each command in turn.
+    /// Runs a command line: parsed, then each command in turn, its `$?`
+    /// expanded to the status of the command before it (`false; echo $?`
+    /// prints 1).
     fn execute(&mut self, text: &str) -> Result<Next, Stop> {
-        // `$?` is the only expansion.
-        let text = text.replace("$?", &alloc::format!("{}", self.last));
-        let commands = match kcore::shell_parse::parse(&text) {
+        let commands = match kcore::shell_parse::parse(text) {
             Ok(commands) => commands,
             Err(e) => {
                 self.say(format_args!("sh: {e}"))?;
@@ -136,7 +136,14 @@ impl<'a> Shell<'a> {
                 return Ok(Next::Continue);
             }
         };
-        for command in commands {
+        for mut command in commands {
+            // `$?` is the only expansion.
+            let last = alloc::format!("{}", self.last);
+            for word in command.argv.iter_mut().chain(command.redirect.as_mut()) {
+                if word.contains("$?") {
+                    *word = word.replace("$?", &last);
+                }
+            }
             if command.argv[0] == "exit" {
                 let Some(code) = exit_code(&command.argv) else {
                     self.say(format_args!(
