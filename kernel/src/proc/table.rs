@@ -5,7 +5,10 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicBool, AtomicU32,
+    Ordering::{Relaxed, SeqCst},
+};
 
 use quota::{Account, AccountFlags, Limit, NewAccount, Scope};
 use spin::Once;
@@ -225,6 +228,13 @@ fn spawn_into(
     // and wakes it.
     process.thread.call_once(|| Arc::downgrade(&thread));
     heap::as_kernel(|| TABLE.lock().insert(pid, process.clone()));
+    // A process started in a session whose leader is ending: the leader's
+    // sweep (after it marked the session ended, before it took the table's
+    // lock) may have missed it, so it is killed here; one that the sweep
+    // saw is killed there. It stops at its first safe point.
+    if !process.is_leader() && process.session.ended.load(SeqCst) {
+        thread.signal(sched::Signal::Kill);
+    }
     if let Some(terminal) = &process.terminal {
         terminal.set_foreground(Some(&thread));
     }
@@ -276,7 +286,9 @@ fn finish(process: &Arc<Process>, status: ExitStatus) {
     }
     process.session.release_pid();
     if process.is_leader() {
-        process.session.ended.store(true, Relaxed);
+        // Before the sweep below takes the table's lock: a process inserted
+        // after that sees this (see `spawn_into`).
+        process.session.ended.store(true, SeqCst);
     }
     let parent_alive = find(process.ppid).is_some_and(|p| p.is_live());
     if process.is_leader() {
