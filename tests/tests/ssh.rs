@@ -458,16 +458,19 @@ fn idle_unauthenticated_connections_are_capped_and_cannot_keep_a_login_out() {
     assert_same(&before, &after, BASELINE_KEYS);
 }
 
-/// A crowd that keeps arriving (150 peers a second, each sending a version
+/// A crowd that keeps arriving (60 peers a second, each sending a version
 /// line and then nothing, each held until 100 newer ones came) cannot keep
 /// real logins out: the waiting connection evicted is the one that got
 /// least far, not simply the oldest, and an evicted one's socket is freed
 /// after 50 ms. (With the oldest evicted, and evicted sockets lingering 500 ms,
-/// 8 or 9 of 10 logins failed: the login under way was evicted, or its SYN
-/// found every socket taken and was reset.) Afterwards nothing is left.
+/// 8 or 9 of 10 logins failed at 150 a second: the login under way was
+/// evicted, or its SYN found every socket taken and was reset.) The rate
+/// stays well under what a guest accepts on a loaded host (about 140 a
+/// second on a quiet one), so a login's SYN is not reset for want of an
+/// accept, which is not what this checks. Afterwards nothing is left.
 #[test]
 fn a_churning_crowd_of_unauthenticated_peers_cannot_keep_logins_out() {
-    const RATE: u32 = 150;
+    const RATE: u32 = 60;
     const HELD: usize = 100;
     const LOGINS: usize = 10;
     let keys = Keys::new("churn");
