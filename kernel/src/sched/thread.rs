@@ -4,7 +4,10 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::any::Any;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 use quota::{AccountId, Scope, ScopeCell};
 
@@ -134,13 +137,23 @@ impl Thread {
     /// if the flag is still clear then (under the scheduler's lock, which
     /// wakers hold too): a wake-up between the check and the block, from
     /// any CPU, is never lost.
+    ///
+    /// Release, paired with the acquire in [`Thread::ready_to_wait`]: a
+    /// waker that takes no wait queue's lock (a signal) publishes its
+    /// change with this store. If the waiter's clear comes after it, the
+    /// waiter then sees the change when it checks; otherwise the flag is
+    /// still set when it is about to block.
     pub(super) fn note_wakeup(&self) {
-        self.wakeup.store(true, Relaxed);
+        self.wakeup.store(true, Release);
     }
 
-    /// Clears the wake-up flag before checking a wait's condition.
+    /// Clears the wake-up flag before checking a wait's condition: a
+    /// read-modify-write with acquire, so that if it clears a wake-up, what
+    /// that waker changed before (see [`Thread::note_wakeup`]) is visible
+    /// to the check that follows. A plain store would let a signal's
+    /// wake-up be wiped out while the waiter still reads the old signals.
     pub(super) fn ready_to_wait(&self) {
-        self.wakeup.store(false, Relaxed);
+        self.wakeup.swap(false, Acquire);
     }
 
     /// Takes the wake-up flag.
