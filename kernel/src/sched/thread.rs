@@ -52,6 +52,8 @@ pub struct Thread {
     refusal: AtomicU64,
     /// A wake-up came since it last got ready to wait: it must not block.
     wakeup: AtomicBool,
+    /// Its guard page caught an overflow (see [`Thread::caught_overflow`]).
+    overflow_caught: AtomicBool,
     entry: IrqMutex<Option<Entry>>,
     signals: AtomicU8,
     /// The account whose kill-pending flag stops this thread.
@@ -71,6 +73,7 @@ impl Thread {
             scope: ScopeCell::new(scope),
             refusal: AtomicU64::new(0),
             wakeup: AtomicBool::new(false),
+            overflow_caught: AtomicBool::new(false),
             entry: IrqMutex::new(None),
             signals: AtomicU8::new(0),
             account: scope.account,
@@ -93,6 +96,7 @@ impl Thread {
             scope: ScopeCell::new(scope),
             refusal: AtomicU64::new(0),
             wakeup: AtomicBool::new(false),
+            overflow_caught: AtomicBool::new(false),
             entry: IrqMutex::new(Some(entry)),
             signals: AtomicU8::new(0),
             account: scope.account,
@@ -163,8 +167,20 @@ impl Thread {
 
     /// Whether the lowest word of the stack still holds the canary: a
     /// stack without a guard page that grew past its end overwrote it.
+    /// A stack whose guard page caught an overflow counts as intact: the
+    /// overflow wrote nothing below the stack, and will usually have
+    /// written over the canary on its way down to the guard page (or not,
+    /// depending on where its frames fell), which must not fail the
+    /// switch that ends the thread.
     pub(super) fn stack_intact(&self) -> bool {
-        self.stack.as_ref().is_none_or(GuardedStack::canary_intact)
+        self.overflow_caught.load(Relaxed)
+            || self.stack.as_ref().is_none_or(GuardedStack::canary_intact)
+    }
+
+    /// Notes that its guard page caught an overflow (it is being ended on
+    /// the spot): see [`Thread::stack_intact`].
+    pub fn caught_overflow(&self) {
+        self.overflow_caught.store(true, Relaxed);
     }
 
     /// Whether `addr` is in this thread's stack guard page: a fault there
