@@ -108,6 +108,8 @@ pub fn on_fault(fault: &Fault) -> Restart {
 extern "C" fn stack_overflow() -> ! {
     let at = OVERFLOW_AT[crate::cpu::index()].load(Relaxed);
     with_thread(|thread| {
+        // Not reported again as a broken canary when it switches away.
+        thread.caught_overflow();
         if let Some(process) = crate::proc::of_thread(thread) {
             let why = format_args!("stack overflow: it touched its guard page at {at:#x}");
             crate::proc::terminate_current(process, &why);

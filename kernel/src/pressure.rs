@@ -70,8 +70,16 @@ pub fn start(levels: Levels) {
 
 /// The timer tick: wakes the checking thread when it is due.
 pub fn on_tick() {
-    if time::ticks() >= DUE.load(Relaxed) {
-        DUE.store(u64::MAX, Relaxed);
+    let due = DUE.load(Relaxed);
+    // Cleared only if unchanged: the checking thread, on another CPU, may
+    // have got past its wait on its own (it reads the ticks this CPU just
+    // advanced) and stored its next deadline since the load; overwriting
+    // that with "never" would stop the checks for good.
+    if time::ticks() >= due
+        && DUE
+            .compare_exchange(due, u64::MAX, Relaxed, Relaxed)
+            .is_ok()
+    {
         CHECK.wake_all();
     }
 }

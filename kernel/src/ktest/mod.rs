@@ -14,6 +14,7 @@ mod procfs_vfs;
 mod scheduler;
 mod shell;
 mod smp;
+mod wakeups;
 
 use alloc::string::String;
 
@@ -61,6 +62,7 @@ const SUITES: &[&[Test]] = &[
     shell::TESTS,
     network::TESTS,
     smp::TESTS,
+    wakeups::TESTS,
 ];
 
 /// Runs every case, prints a summary and exits QEMU with the result.

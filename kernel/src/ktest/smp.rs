@@ -23,7 +23,10 @@ use crate::heap::{self, ACCOUNTS};
 use crate::sched::{self, Slots, Thread};
 use crate::{ensure, time};
 
-pub const TESTS: &[Test] = crate::tests![two_cpus_hammer_one_account];
+pub const TESTS: &[Test] = crate::tests![
+    two_cpus_hammer_one_account,
+    the_reschedule_sgi_keeps_its_priority
+];
 
 /// The account's limit: a few of the largest blocks, so that the threads
 /// together keep running into it.
@@ -195,4 +198,18 @@ fn settled_used(baseline: usize) -> usize {
         }
         let _ = sched::sleep_until(time::ticks().saturating_add(1));
     }
+}
+
+/// Enabling an interrupt sets its priority alone: the reschedule SGI keeps
+/// the priority it was given when the stop SGI, which shares its 32-bit
+/// priority register, was enabled after it (on every CPU: SGIs are banked,
+/// and this reads the bank of the CPU it runs on).
+fn the_reschedule_sgi_keeps_its_priority() -> Result<(), String> {
+    let got = crate::arch::gic::priority(sched::RESCHED_SGI);
+    ensure!(
+        got == Some(crate::arch::gic::PRIORITY),
+        "reschedule SGI priority {got:?}, enabled at {:#x}",
+        crate::arch::gic::PRIORITY
+    );
+    Ok(())
 }

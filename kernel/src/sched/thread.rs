@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use core::any::Any;
 use core::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU64,
-    Ordering::{Relaxed, SeqCst},
+    Ordering::{Acquire, Relaxed, Release},
 };
 
 use quota::{AccountId, Scope, ScopeCell};
@@ -52,6 +52,8 @@ pub struct Thread {
     refusal: AtomicU64,
     /// A wake-up came since it last got ready to wait: it must not block.
     wakeup: AtomicBool,
+    /// Its guard page caught an overflow (see [`Thread::caught_overflow`]).
+    overflow_caught: AtomicBool,
     entry: IrqMutex<Option<Entry>>,
     signals: AtomicU8,
     /// The account whose kill-pending flag stops this thread.
@@ -71,6 +73,7 @@ impl Thread {
             scope: ScopeCell::new(scope),
             refusal: AtomicU64::new(0),
             wakeup: AtomicBool::new(false),
+            overflow_caught: AtomicBool::new(false),
             entry: IrqMutex::new(None),
             signals: AtomicU8::new(0),
             account: scope.account,
@@ -93,6 +96,7 @@ impl Thread {
             scope: ScopeCell::new(scope),
             refusal: AtomicU64::new(0),
             wakeup: AtomicBool::new(false),
+            overflow_caught: AtomicBool::new(false),
             entry: IrqMutex::new(Some(entry)),
             signals: AtomicU8::new(0),
             account: scope.account,
@@ -138,18 +142,22 @@ impl Thread {
     /// wakers hold too): a wake-up between the check and the block, from
     /// any CPU, is never lost.
     ///
-    /// A waker through a wait queue is ordered after the waiter's clearing
-    /// by the queue's lock. [`Thread::signal`] wakes without a queue: its
-    /// signal bits, this flag, the clearing and the waiter's look at its
-    /// signals are all sequentially consistent, so a waiter that clears the
-    /// flag after a signal's wake-up set it sees that signal.
+    /// Release, paired with the acquire in [`Thread::ready_to_wait`]: a
+    /// waker that takes no wait queue's lock (a signal) publishes its
+    /// change with this store. If the waiter's clear comes after it, the
+    /// waiter then sees the change when it checks; otherwise the flag is
+    /// still set when it is about to block.
     pub(super) fn note_wakeup(&self) {
-        self.wakeup.store(true, SeqCst);
+        self.wakeup.store(true, Release);
     }
 
-    /// Clears the wake-up flag before checking a wait's condition.
+    /// Clears the wake-up flag before checking a wait's condition: a
+    /// read-modify-write with acquire, so that if it clears a wake-up, what
+    /// that waker changed before (see [`Thread::note_wakeup`]) is visible
+    /// to the check that follows. A plain store would let a signal's
+    /// wake-up be wiped out while the waiter still reads the old signals.
     pub(super) fn ready_to_wait(&self) {
-        self.wakeup.store(false, SeqCst);
+        self.wakeup.swap(false, Acquire);
     }
 
     /// Takes the wake-up flag.
@@ -159,8 +167,20 @@ impl Thread {
 
     /// Whether the lowest word of the stack still holds the canary: a
     /// stack without a guard page that grew past its end overwrote it.
+    /// A stack whose guard page caught an overflow counts as intact: the
+    /// overflow wrote nothing below the stack, and will usually have
+    /// written over the canary on its way down to the guard page (or not,
+    /// depending on where its frames fell), which must not fail the
+    /// switch that ends the thread.
     pub(super) fn stack_intact(&self) -> bool {
-        self.stack.as_ref().is_none_or(GuardedStack::canary_intact)
+        self.overflow_caught.load(Relaxed)
+            || self.stack.as_ref().is_none_or(GuardedStack::canary_intact)
+    }
+
+    /// Notes that its guard page caught an overflow (it is being ended on
+    /// the spot): see [`Thread::stack_intact`].
+    pub fn caught_overflow(&self) {
+        self.overflow_caught.store(true, Relaxed);
     }
 
     /// Whether `addr` is in this thread's stack guard page: a fault there
@@ -198,7 +218,7 @@ impl Thread {
         if ACCOUNTS.kill_pending(self.account) {
             return Err(Stop::OutOfMemory);
         }
-        let signals = self.signals.load(SeqCst);
+        let signals = self.signals.load(Relaxed);
         if signals & Signal::Kill.bit() != 0 {
             Err(Stop::Killed)
         } else if signals & Signal::Interrupt.bit() != 0 {
@@ -211,7 +231,7 @@ impl Thread {
     /// Sends `signal`: the thread stops at its next safe point, and is
     /// woken if it is blocked so that it gets there.
     pub fn signal(self: &Arc<Self>, signal: Signal) {
-        self.signals.fetch_or(signal.bit(), SeqCst);
+        self.signals.fetch_or(signal.bit(), Relaxed);
         super::wake(self);
     }
 }

@@ -84,20 +84,24 @@ impl WaitQueue {
     }
 
     /// Makes every waiter runnable; each re-checks its condition.
+    ///
+    /// Wakes in place, under the queue's lock (lock order: the queue, then
+    /// the scheduler's; nothing takes them the other way), and gives the
+    /// buffer back before letting go of it. A woken thread, which may run
+    /// on another CPU at once, leaves [`WaitQueue::wait_until`] only
+    /// through this lock: by then the waker holds no reference to it and
+    /// has freed what it frees, so the heap's figures a woken thread reads
+    /// do not depend on how far the waker (perhaps a timer interrupt on
+    /// another CPU) has got, and the last reference to a thread is never
+    /// dropped here.
     pub fn wake_all(&self) {
-        if self.keeps_room.load(Relaxed) {
-            // Wake in place, keeping the room. (Lock order: the queue,
-            // then the scheduler's; nothing takes them the other way.)
-            let mut waiters = self.waiters.lock();
-            for t in waiters.drain(..) {
-                super::wake(&t);
-            }
-            return;
+        let mut waiters = self.waiters.lock();
+        for t in waiters.drain(..) {
+            super::wake(&t);
         }
-        let waiters = core::mem::take(&mut *self.waiters.lock());
-        for t in &waiters {
-            super::wake(t);
+        if !self.keeps_room.load(Relaxed) {
+            // Give the buffer back, so idle queues hold no memory.
+            crate::heap::as_kernel(|| waiters.shrink_to_fit());
         }
-        crate::heap::as_kernel(|| drop(waiters));
     }
 }

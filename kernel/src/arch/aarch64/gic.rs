@@ -37,6 +37,10 @@ static CLAIMED: AtomicBool = AtomicBool::new(false);
 /// The claimed distributor's address, for [`send_sgi`] (0 until claimed).
 static DISTRIBUTOR: AtomicUsize = AtomicUsize::new(0);
 
+/// `GICD_IPRIORITYR<n>`: one byte per interrupt, its priority.
+const IPRIORITYR: usize = 0x400;
+/// The priority [`Gic::enable`] gives every interrupt (a middle one).
+pub const PRIORITY: u8 = 0x80;
 /// `GICD_ITARGETSR<n>`: one byte per interrupt, the CPUs it goes to.
 const ITARGETSR: usize = 0x800;
 /// `GICD_SGIR`: writing it raises a software-generated interrupt.
@@ -86,18 +90,27 @@ impl Gic {
         let Ok(id) = IntId::try_from(intid) else {
             return;
         };
+        let Ok(offset) = usize::try_from(intid) else {
+            return;
+        };
+        let distributor = DISTRIBUTOR.load(Ordering::Acquire);
         if intid >= 32 {
-            let Ok(offset) = usize::try_from(intid) else {
-                return;
-            };
-            let target = DISTRIBUTOR.load(Ordering::Acquire) + ITARGETSR + offset;
+            let target = distributor + ITARGETSR + offset;
             // SAFETY: `target` is the byte of `GICD_ITARGETSR` for `intid`
             // in the distributor this driver claimed (device memory, byte
             // accessible); writing it only chooses the CPU the interrupt
             // goes to, CPU 0.
             unsafe { core::ptr::write_volatile(target as *mut u8, 1) };
         }
-        self.gic.set_interrupt_priority(id, 0x80);
+        // Not `GicV2::set_interrupt_priority`: it writes the whole 32-bit
+        // register, setting the three other interrupts sharing it to
+        // priority 0 (enabling the stop SGI reset the reschedule SGI's).
+        // SAFETY: the byte of `GICD_IPRIORITYR` for `intid` (banked per
+        // CPU below 32) in the distributor this driver claimed (device
+        // memory, byte accessible); it only sets that interrupt's priority.
+        unsafe {
+            core::ptr::write_volatile((distributor + IPRIORITYR + offset) as *mut u8, PRIORITY);
+        }
         self.gic.set_trigger(
             id,
             match line {
@@ -134,6 +147,22 @@ impl Acknowledged {
     pub fn id(self) -> u32 {
         u32::from(self.raw) & 0x3ff
     }
+}
+
+/// The priority of interrupt `intid` (below 1020) as the calling CPU's
+/// distributor view reads it (SGIs and PPIs are banked per CPU): what
+/// [`Gic::enable`] wrote. `None` before the GIC is claimed.
+#[cfg(feature = "ktest")]
+pub fn priority(intid: u32) -> Option<u8> {
+    let distributor = DISTRIBUTOR.load(Ordering::Acquire);
+    let offset = usize::try_from(intid).ok().filter(|&i| i < 1020)?;
+    if distributor == 0 {
+        return None;
+    }
+    // SAFETY: the byte of `GICD_IPRIORITYR` for `intid` in the claimed
+    // distributor (device memory, byte accessible); reading it has no
+    // effect.
+    Some(unsafe { core::ptr::read_volatile((distributor + IPRIORITYR + offset) as *const u8) })
 }
 
 /// Raises SGI `sgi` (below [`SGI_COUNT`]) on every CPU in `cpus` (bit `n`:
