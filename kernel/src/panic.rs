@@ -210,6 +210,12 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     if HALTING.swap(true, Relaxed) {
         park();
     }
+    // Nothing else runs or prints from here (a CPU holding a lock takes
+    // the stop once it lets the lock go).
+    crate::irq::stop_other_cpus();
+    // This CPU's state again: an attempted unwind above ran with IRQs
+    // enabled, so the thread may have moved.
+    let cpu = crate::cpu::this();
     kprintln!("\nKERNEL PANIC: {info}");
     kprintln!(
         "thread: {} (kernel locks held: {}, in an interrupt: {}, interrupts were masked: {})",

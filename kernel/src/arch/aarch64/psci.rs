@@ -29,6 +29,8 @@ pub(super) fn cpu_on(mpidr: u64, entry: u64, context: u64) -> i64 {
             inout("x1") mpidr => _,
             inout("x2") entry => _,
             inout("x3") context => _,
+            // SMCCC 1.0 lets the firmware change x4 to x17 too.
+            clobber_abi("C"),
             options(nostack),
         );
     }
