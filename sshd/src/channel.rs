@@ -104,6 +104,14 @@ pub struct Channel {
     pub stdin_eof: bool,
     /// The largest `stdin.len() + window` seen.
     pub high_water: usize,
+    /// Slow start: the most this channel's target may be now (0 until the
+    /// first credit sets it to the policy's `initial`); doubles each time
+    /// the client has sent half of it, up to the policy's `max`. A command
+    /// that never reads its stdin so holds a small reservation, not a
+    /// share of the session's headroom.
+    pub ramp: usize,
+    /// Bytes received since `ramp` last grew.
+    pub received: usize,
 
     /// The client's window for our output.
     pub peer_window: usize,
@@ -140,6 +148,8 @@ impl Channel {
             window: 0,
             stdin_eof: false,
             high_water: 0,
+            ramp: 0,
+            received: 0,
             peer_window: usize::try_from(peer_window).unwrap_or(usize::MAX),
             peer_max_packet: usize::try_from(peer_max_packet).unwrap_or(usize::MAX),
             stdout: Ring::default(),
@@ -157,6 +167,7 @@ impl Channel {
     pub fn receive(&mut self, data: &[u8]) {
         debug_assert!(data.len() <= self.window);
         self.window -= data.len();
+        self.received = self.received.saturating_add(data.len());
         // Room was reserved when the window was granted: no allocation.
         let n = self.stdin.push(data);
         debug_assert_eq!(n, data.len());
@@ -168,6 +179,7 @@ impl Channel {
     pub fn receive_pty(&mut self, data: &[u8], intr: u8, mut interrupt: impl FnMut() -> bool) {
         debug_assert!(data.len() <= self.window);
         self.window -= data.len();
+        self.received = self.received.saturating_add(data.len());
         for (i, part) in data.split(|&b| b == intr).enumerate() {
             if i > 0 && !interrupt() {
                 self.stdin.push(&[intr]);
@@ -184,6 +196,16 @@ impl Channel {
     /// Grows or shrinks the stdin reservation towards `target` and returns
     /// the credit to grant now (already added to `window`).
     pub fn recredit(&mut self, policy: &crate::window::WindowPolicy, target: usize) -> usize {
+        if self.ramp == 0 {
+            self.ramp = policy.initial.max(policy.min);
+        } else if self.received >= self.ramp / 2 {
+            self.ramp = self
+                .ramp
+                .saturating_mul(2)
+                .min(policy.max.max(policy.initial));
+            self.received = 0;
+        }
+        let target = target.min(self.ramp);
         let held = self.stdin.len() + self.window;
         // Shrink: give back what the target no longer covers, once the
         // excess is worth a copy (small swings in headroom must not resize

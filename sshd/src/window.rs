@@ -29,16 +29,21 @@ pub struct WindowPolicy {
     pub share_percent: usize,
     /// A target below this is 0: a tiny window only costs packets.
     pub min: usize,
+    /// A new channel's target at most, doubled each time the client has
+    /// sent half of it (slow start, up to `max`): a channel whose command
+    /// never reads stdin reserves this much, not a share of the headroom.
+    pub initial: usize,
 }
 
 impl Default for WindowPolicy {
     /// 2 MiB per channel at most (OpenSSH's session window), half of the
-    /// headroom, nothing under 4 KiB.
+    /// headroom, nothing under 4 KiB, 64 KiB to start with.
     fn default() -> Self {
         Self {
             max: 2 * 1024 * 1024,
             share_percent: 50,
             min: 4096,
+            initial: 64 * 1024,
         }
     }
 }

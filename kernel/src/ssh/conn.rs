@@ -148,6 +148,8 @@ impl Shared {
 enum End {
     /// The peer or the connection closed it.
     Closed,
+    /// Its own memory was refused (the session is at its limit).
+    NoMemory,
     /// The serving thread must stop.
     Stopped,
 }
@@ -168,7 +170,7 @@ impl Pump {
             match shared.stream.try_read(&mut buf) {
                 Ok(0) => {}
                 Ok(n) => {
-                    heap::fallible(|| self.pending.try_reserve(n)).map_err(|_| End::Closed)?;
+                    heap::fallible(|| self.pending.try_reserve(n)).map_err(|_| End::NoMemory)?;
                     self.pending.extend_from_slice(&buf[..n]);
                     moved = true;
                 }
@@ -407,6 +409,8 @@ fn session(me: &Arc<Process>, shared: &Arc<Shared>, mut pump: Pump, mut events: 
                 farewell.why = Some(STOPPED);
                 break;
             }
+            // The farewell says the session ran out of memory.
+            Err(End::NoMemory) => break,
         };
         for event in events.drain(..) {
             handle(me, shared, &mut channels, event);

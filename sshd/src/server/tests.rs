@@ -481,11 +481,45 @@ fn received_eof_is_not_echoed_and_ends_stdin() {
     assert!(c.types().is_empty());
 }
 
+/// A configuration without slow start: a channel's first window is its
+/// whole share.
+fn config_no_slow_start() -> Config {
+    let mut config = config();
+    config.window.initial = config.window.max;
+    config
+}
+
+#[test]
+fn windows_start_small_and_double_as_the_client_sends() {
+    let mut h = host();
+    h.budget = Some(8 << 20);
+    let mut c = Client::login(config(), h);
+    let (id, window) = c.open(0, 1 << 20);
+    // The share would be 2 MiB (half of 8 MiB, at most `max`): a command
+    // that never reads stdin holds 64 KiB.
+    assert_eq!(window, 64 << 10);
+    assert_eq!(c.conn.stdin_stats(id).unwrap().reserved, 64 << 10);
+    c.exec(id, "sink");
+    let mut granted = window as usize;
+    let mut last = 0;
+    let chunk = vec![0u8; 32768];
+    for _ in 0..8 {
+        for _ in 0..granted / chunk.len() {
+            c.data(id, &chunk);
+        }
+        c.drain_stdin(id);
+        last = c.take_adjusts();
+        granted = last;
+    }
+    // Doubled each time the client sent half its target, up to the share.
+    assert_eq!(last, 2 << 20);
+}
+
 #[test]
 fn window_is_credited_only_as_stdin_is_read() {
     let mut h = host();
     h.budget = Some(1 << 20);
-    let mut c = Client::login(config(), h);
+    let mut c = Client::login(config_no_slow_start(), h);
     let (id, window) = c.open(0, 1 << 20);
     // Half of the budget, for the only channel.
     assert_eq!(window, 512 << 10);
@@ -523,7 +557,7 @@ fn window_is_credited_only_as_stdin_is_read() {
 fn windows_shrink_near_the_limit_and_are_shared() {
     let mut h = host();
     h.budget = Some(4 << 20);
-    let mut c = Client::login(config(), h);
+    let mut c = Client::login(config_no_slow_start(), h);
     let (a, wa) = c.open(0, 1 << 20);
     assert_eq!(wa, 2 << 20);
     // A second channel: the pool (half the budget) is split in two.
