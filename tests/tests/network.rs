@@ -41,7 +41,10 @@ fn read_line(stream: &mut TcpStream) -> String {
 fn converse(g: &Guest, n: usize) {
     let mut s = connect(g);
     let banner = read_line(&mut s);
-    assert!(banner.starts_with(BANNER), "banner: {banner:?}");
+    assert!(
+        banner.starts_with(BANNER),
+        "conversation {n}: banner: {banner:?}"
+    );
     for line in [format!("hello {n}\n"), "a second line\n".to_string()] {
         s.write_all(line.as_bytes()).expect("send a line");
         assert_eq!(read_line(&mut s), line);
@@ -80,6 +83,8 @@ fn boot_with_network(append: &str) -> Guest {
         line.contains("net: up 10.0.2.15/24 gateway 10.0.2.2"),
         "{line}"
     );
+    // The service's sockets listen (a SYN before that is reset).
+    g.expect_line_since_boot("echo: listening on port 22");
     g
 }
 

@@ -37,6 +37,10 @@ fn serve_forever() {
         kprintln!("echo: the network is down");
         return;
     };
+    // Said once sockets listen, so a client (a test) knows when to connect.
+    if listener.arm_now(heap::kernel_account(), BUFFERS).is_ok() {
+        kprintln!("echo: listening on port {PORT}");
+    }
     loop {
         match listener.accept(heap::kernel_account(), BUFFERS) {
             Ok(conn) => {

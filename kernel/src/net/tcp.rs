@@ -171,6 +171,29 @@ impl Listener {
         Ok((stream, account.ok_or(NetError::NoSocket)?))
     }
 
+    /// Arms sockets up to the backlog now, their buffers charged to
+    /// `account`, so connections are taken before the first
+    /// [`Listener::accept`] (which arms the same way).
+    ///
+    /// # Errors
+    /// As [`Listener::accept`], if no socket could be armed.
+    pub fn arm_now(&mut self, account: &Account<'_>, buffers: Buffers) -> Result<(), NetError> {
+        while self.armed.len() < self.backlog {
+            match self.arm(account, buffers) {
+                Ok(handle) => heap::as_kernel(|| {
+                    self.armed.push(Armed {
+                        handle,
+                        account: None,
+                    });
+                }),
+                Err(e) if self.armed.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        kick();
+        Ok(())
+    }
+
     fn accept_armed(
         &mut self,
         mut arm: impl FnMut(&Self) -> Result<Armed, NetError>,
