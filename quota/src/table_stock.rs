@@ -132,16 +132,8 @@ impl AccountTable<'_> {
         amount: Amount,
         mode: Mode,
     ) -> Result<Charged, Refusal> {
-        let stock = self.stock_for(cpu, id);
-        if let Some(stock) = stock
-            && self.consume(stock, id, amount)
-        {
-            return Ok(Charged {
-                account: id,
-                forced: false,
-            });
-        }
-        self.charge_with(id, amount, mode, stock)
+        self.take_stock(cpu, id, amount)
+            .or_else(|stock| self.charge_with(id, amount, mode, stock))
     }
 
     /// [`charge_exact`](Self::charge_exact) on CPU `cpu`, using its stock
@@ -156,16 +148,28 @@ impl AccountTable<'_> {
         amount: Amount,
         mode: Mode,
     ) -> Result<Charged, Refusal> {
+        self.take_stock(cpu, id, amount)
+            .or_else(|stock| self.charge_exact_with(id, amount, mode, stock))
+    }
+
+    /// The fast path of both charges: `amount` taken from CPU `cpu`'s
+    /// stock for `id` if it covers it; otherwise the slot (if any) that the
+    /// tree walk may refill.
+    #[inline]
+    fn take_stock(
+        &self,
+        cpu: usize,
+        id: AccountId,
+        amount: Amount,
+    ) -> Result<Charged, Option<&Stock>> {
         let stock = self.stock_for(cpu, id);
-        if let Some(stock) = stock
-            && self.consume(stock, id, amount)
-        {
-            return Ok(Charged {
+        match stock {
+            Some(slot) if self.consume(slot, id, amount) => Ok(Charged {
                 account: id,
                 forced: false,
-            });
+            }),
+            _ => Err(stock),
         }
-        self.charge_exact_with(id, amount, mode, stock)
     }
 
     /// Credits `amount` back to `id` like [`uncharge`](Self::uncharge), on
